@@ -1,0 +1,211 @@
+// lawfit._core.minimize / evaluate: convert and check arrays once, release the GIL, run the batch.
+// Shape errors raise ValueError (std::invalid_argument); the Python facade gives friendlier messages first.
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "lawfit/batch.hpp"
+#include "pybind.hpp"
+
+lawfit::Program& program_of(py::object obj);
+const lawfit::Analysis& analysis_of(py::object obj);
+
+namespace {
+
+void require(bool ok, const std::string& msg) {
+    if (!ok) throw std::invalid_argument(msg);
+}
+
+lawfit::DataView data_view(const lawfit::Program& prog, const array_d& features, const array_d& target) {
+    require(features.ndim() == 2, "features must be a 2-d array (n_features, n_points)");
+    require(target.ndim() == 1, "target must be a 1-d array (n_points,)");
+    require(features.shape(0) == prog.n_features,
+            "features has " + std::to_string(features.shape(0)) + " rows; the law uses " +
+                std::to_string(prog.n_features));
+    require(features.shape(1) == target.shape(0), "features and target disagree on the number of points");
+    lawfit::DataView d;
+    d.features = features.data();
+    d.target = target.data();
+    d.n = target.shape(0);
+    d.n_features = prog.n_features;
+    return d;
+}
+
+lawfit::Loss make_loss(int kind, double delta) {
+    require(kind == 0 || kind == 1, "loss kind must be 0 (huber) or 1 (squared)");
+    require(delta > 0.0 && std::isfinite(delta), "delta must be positive and finite");
+    lawfit::Loss l;
+    l.kind = static_cast<lawfit::LossKind>(kind);
+    l.delta = delta;
+    return l;
+}
+
+// Runs fn() on a helper thread while this thread, without the GIL, polls for Ctrl-C every 50 ms.
+template <class Fn>
+std::string run_interruptible(Fn fn, std::atomic<bool>& cancel) {
+    std::string err;
+    bool interrupted = false;
+    {
+        py::gil_scoped_release release;
+        auto fut = std::async(std::launch::async, fn);
+        while (fut.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+            py::gil_scoped_acquire acquire;
+            if (PyErr_CheckSignals() != 0) {
+                interrupted = true;
+                cancel.store(true);
+                break;
+            }
+        }
+        err = fut.get();
+    }
+    if (interrupted) throw py::error_already_set();
+    return err;
+}
+
+py::dict minimize(py::object program, const array_d& features, const array_d& target, py::object weights_obj,
+                  const array_d& starts, const array_i& free_index, const array_d& fixed_value,
+                  const array_d& lower, const array_d& upper, int loss_kind, double delta, int max_iter,
+                  double xtol, double ftol, double radius0, double irls, double switch_rtol, bool keep_all,
+                  int threads) {
+    const lawfit::Program& prog = program_of(program);
+    lawfit::BatchInput in;
+    in.prog = &prog;
+    in.an = &analysis_of(program);
+    in.loss = make_loss(loss_kind, delta);
+    in.data = data_view(prog, features, target);
+    array_d weights;
+    if (!weights_obj.is_none()) {
+        weights = array_d::ensure(weights_obj);
+        require(weights && weights.ndim() == 2 && weights.shape(1) == in.data.n,
+                "weights must be a 2-d array (n_rows, n_points)");
+        in.weights = weights.data();
+        in.R = weights.shape(0);
+    }
+    require(free_index.ndim() == 1 && free_index.shape(0) == prog.n_params,
+            "free_index must have one entry per law parameter");
+    require(fixed_value.ndim() == 1 && fixed_value.shape(0) == prog.n_params,
+            "fixed_value must have one entry per law parameter");
+    int n_free = 0;
+    for (py::ssize_t k = 0; k < free_index.shape(0); ++k) {
+        require(free_index.at(k) >= -1 && free_index.at(k) < prog.n_params, "free_index out of range");
+        n_free = std::max(n_free, free_index.at(k) + 1);
+    }
+    require(n_free >= 1, "at least one parameter must be free");
+    require(lower.ndim() == 1 && upper.ndim() == 1 && lower.shape(0) == n_free && upper.shape(0) == n_free,
+            "lower and upper must have one entry per free parameter");
+    in.map.n_full = prog.n_params;
+    in.map.n_free = n_free;
+    in.map.free_index = free_index.data();
+    in.map.fixed_value = fixed_value.data();
+    in.map.lower = lower.data();
+    in.map.upper = upper.data();
+    if (starts.ndim() == 2) {
+        require(starts.shape(1) == n_free, "starts must have one column per free parameter");
+        in.S = starts.shape(0);
+    } else {
+        require(starts.ndim() == 3 && starts.shape(0) == in.R && starts.shape(2) == n_free,
+                "per-row starts must have shape (n_rows, n_starts, n_free)");
+        in.S = starts.shape(1);
+        in.starts_per_row = true;
+    }
+    require(in.S >= 1, "at least one start is needed");
+    in.starts = starts.data();
+    in.opt.max_iter = max_iter;
+    in.opt.xtol = xtol;
+    in.opt.ftol = ftol;
+    in.opt.radius0 = radius0;
+    in.opt.irls = in.loss.kind == lawfit::LossKind::huber ? irls : 0.0;
+    in.opt.switch_rtol = switch_rtol;
+    const std::string opt_err = lawfit::check_options(in.opt);
+    require(opt_err.empty(), opt_err);
+    in.threads = threads;
+
+    const py::ssize_t N = keep_all ? in.R * in.S : in.R;
+    py::array_t<double> x({N, static_cast<py::ssize_t>(n_free)});
+    py::array_t<double> fun(N);
+    py::array_t<std::int32_t> status(N), nit(N), nfev(N);
+    py::array_t<std::uint32_t> at_bound(N);
+    py::array_t<std::int32_t> best(keep_all ? 0 : N), nsucc(keep_all ? 0 : N);
+    lawfit::BatchOutput out;
+    out.x = x.mutable_data();
+    out.fun = fun.mutable_data();
+    out.status = status.mutable_data();
+    out.nit = nit.mutable_data();
+    out.nfev = nfev.mutable_data();
+    out.at_bound = at_bound.mutable_data();
+    if (!keep_all) {
+        out.best_start = best.mutable_data();
+        out.n_success = nsucc.mutable_data();
+    }
+    std::atomic<bool> cancel{false};
+    in.cancel = &cancel;
+    const std::string err = run_interruptible([&]() { return lawfit::run_batch(in, keep_all, out); }, cancel);
+    if (!err.empty()) throw std::runtime_error(err);
+    py::dict d;
+    d["x"] = x;
+    d["fun"] = fun;
+    d["status"] = status;
+    d["nit"] = nit;
+    d["nfev"] = nfev;
+    d["at_bound"] = at_bound;
+    if (!keep_all) {
+        d["best_start"] = best;
+        d["n_success"] = nsucc;
+    }
+    return d;
+}
+
+py::tuple evaluate(py::object program, const array_d& features, const array_d& target, const array_d& theta,
+                   py::object weights_obj, int loss_kind, double delta, int derivatives, int threads) {
+    const lawfit::Program& prog = program_of(program);
+    const lawfit::DataView data = data_view(prog, features, target);
+    const lawfit::Loss loss = make_loss(loss_kind, delta);
+    require(theta.ndim() == 2 && theta.shape(1) == prog.n_params,
+            "params must be a 2-d array (batch, " + std::to_string(prog.n_params) + ")");
+    require(derivatives >= 0 && derivatives <= 2, "derivatives must be 0, 1 or 2");
+    const py::ssize_t B = theta.shape(0);
+    array_d weights;
+    bool per_row = false;
+    const bool has_weights = !weights_obj.is_none();
+    if (has_weights) {
+        weights = array_d::ensure(weights_obj);
+        if (weights.ndim() == 1) {
+            require(weights.shape(0) == data.n, "weights must have one entry per point");
+        } else {
+            require(weights.ndim() == 2 && weights.shape(0) == B && weights.shape(1) == data.n,
+                    "weights must have shape (n_points,) or (batch, n_points)");
+            per_row = true;
+        }
+    }
+    const py::ssize_t P = prog.n_params;
+    py::array_t<double> fun(B);
+    py::array_t<double> grad(derivatives >= 1 ? std::vector<py::ssize_t>{B, P} : std::vector<py::ssize_t>{0});
+    py::array_t<double> hess(derivatives >= 2 ? std::vector<py::ssize_t>{B, P, P} : std::vector<py::ssize_t>{0});
+    std::string err;
+    {
+        py::gil_scoped_release release;
+        err = lawfit::evaluate_batch(prog, analysis_of(program), loss, data, theta.data(), B,
+                                     has_weights ? weights.data() : nullptr, per_row, fun.mutable_data(),
+                                     derivatives >= 1 ? grad.mutable_data() : nullptr,
+                                     derivatives >= 2 ? hess.mutable_data() : nullptr, threads);
+    }
+    if (!err.empty()) throw std::runtime_error(err);
+    return py::make_tuple(fun, derivatives >= 1 ? py::object(grad) : py::none(),
+                          derivatives >= 2 ? py::object(hess) : py::none());
+}
+
+}  // namespace
+
+void register_engine(py::module_& m) {
+    m.def("minimize", &minimize, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("weights"),
+          py::arg("starts"), py::arg("free_index"), py::arg("fixed_value"), py::arg("lower"), py::arg("upper"),
+          py::arg("loss_kind"), py::arg("delta"), py::arg("max_iter"), py::arg("xtol"), py::arg("ftol"),
+          py::arg("radius0"), py::arg("irls"), py::arg("switch_rtol"), py::arg("keep_all"), py::arg("threads"));
+    m.def("evaluate", &evaluate, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("params"),
+          py::arg("weights"), py::arg("loss_kind"), py::arg("delta"), py::arg("derivatives"), py::arg("threads"));
+    m.def("isa", &lawfit::evaluator_isa, "Instruction set of the evaluator build in use.");
+    m.def("default_threads", &lawfit::default_threads);
+}

@@ -1,0 +1,52 @@
+// lawfit._core.Program: a validated, analysed law program (see cpp/include/lawfit/program.hpp).
+#include <stdexcept>
+
+#include "lawfit/program.hpp"
+#include "pybind.hpp"
+
+namespace {
+
+struct PyProgram {
+    lawfit::Program prog;
+    lawfit::Analysis an;
+};
+
+}  // namespace
+
+lawfit::Program& program_of(py::object obj);
+const lawfit::Analysis& analysis_of(py::object obj);
+
+void register_program(py::module_& m) {
+    py::class_<PyProgram>(m, "Program")
+        .def(py::init([](array_i op, array_i a, array_i b, array_d imm, array_i args, array_i argflags,
+                         int n_params, int n_features) {
+                 const auto n = op.size();
+                 if (op.ndim() != 1 || a.ndim() != 1 || b.ndim() != 1 || imm.ndim() != 1 || a.size() != n ||
+                     b.size() != n || imm.size() != n)
+                     throw std::invalid_argument("law program: op, a, b and imm must be 1-d arrays of one length");
+                 if (args.ndim() != 1 || argflags.ndim() != 1 || args.size() != argflags.size())
+                     throw std::invalid_argument("law program: args and argflags must be 1-d arrays of one length");
+                 PyProgram p;
+                 p.prog.n_params = n_params;
+                 p.prog.n_features = n_features;
+                 p.prog.code.resize(static_cast<std::size_t>(n));
+                 for (py::ssize_t i = 0; i < n; ++i)
+                     p.prog.code[i] = {op.at(i), a.at(i), b.at(i), imm.at(i)};
+                 p.prog.args.assign(args.data(), args.data() + args.size());
+                 p.prog.argflags.assign(argflags.data(), argflags.data() + argflags.size());
+                 const std::string err = lawfit::validate(p.prog);
+                 if (!err.empty()) throw std::invalid_argument(err);
+                 p.an = lawfit::analyse(p.prog);
+                 return p;
+             }),
+             py::arg("op"), py::arg("a"), py::arg("b"), py::arg("imm"), py::arg("args"), py::arg("argflags"),
+             py::arg("n_params"), py::arg("n_features"))
+        .def_property_readonly("n_params", [](const PyProgram& p) { return p.prog.n_params; })
+        .def_property_readonly("n_features", [](const PyProgram& p) { return p.prog.n_features; })
+        .def_property_readonly("n_instructions", [](const PyProgram& p) { return p.prog.code.size(); })
+        .def("hessian_entries", [](const PyProgram& p) { return p.an.nodes.back().hess.size(); },
+             "Structurally non-zero Hessian entries (upper triangle) of the law's output.");
+}
+
+lawfit::Program& program_of(py::object obj) { return obj.cast<PyProgram&>().prog; }
+const lawfit::Analysis& analysis_of(py::object obj) { return obj.cast<PyProgram&>().an; }

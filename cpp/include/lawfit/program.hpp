@@ -1,0 +1,69 @@
+// A law as data: a straight-line program (SSA tape) over features and parameters.
+//
+// Instruction i defines node i. Operands always refer to earlier nodes, so the tape is evaluated in order.
+// The Python compiler (lawfit/compiler.py) produces the tape; this header validates it and derives the
+// static facts the evaluator needs: which nodes vary across data points, and which gradient and Hessian
+// entries of each node are structurally non-zero.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lawfit {
+
+constexpr int kMaxParams = 12;                              // parameters of a law (full vector)
+constexpr int kMaxPairs = kMaxParams * (kMaxParams + 1) / 2;  // Hessian entries (upper triangle)
+
+enum class Op : std::int32_t {
+    constant = 0,  // imm
+    feature = 1,   // a = feature column
+    param = 2,     // a = parameter index
+    add = 3,       // a + b
+    sub = 4,       // a - b
+    mul = 5,       // a * b
+    neg = 6,       // -a
+    recip = 7,     // 1 / a
+    exp = 8,       // exp(a)
+    log = 9,       // log(a)
+    lse = 10,      // log(sum_k exp(arg_k) + sum_l lin_l): args[a .. a+b), flags 0 = log-space, 1 = linear
+    expm1 = 11,    // exp(a) - 1
+    log1p = 12,    // log(1 + a)
+};
+constexpr int kNumOps = 13;
+
+struct Instr {
+    std::int32_t op;
+    std::int32_t a;
+    std::int32_t b;
+    double imm;
+};
+
+inline int pair_index(int j, int k) {  // j <= k, upper triangle, row-major
+    return j * kMaxParams - j * (j - 1) / 2 + (k - j);
+}
+
+struct Program {
+    std::vector<Instr> code;
+    std::vector<std::int32_t> args;      // operand lists of lse
+    std::vector<std::int32_t> argflags;  // 0: log-space argument, 1: linear (non-negative) argument
+    int n_params = 0;
+    int n_features = 0;
+};
+
+// Static analysis of a validated program.
+struct NodeInfo {
+    bool pointwise = false;       // depends on a feature
+    std::vector<int> grad;        // parameter indices with a structurally non-zero gradient
+    std::vector<int> hess;        // pair_index(j, k) of structurally non-zero Hessian entries, j <= k
+    std::vector<int> hess_j, hess_k;
+};
+
+struct Analysis {
+    std::vector<NodeInfo> nodes;
+};
+
+// Returns an empty string if the program is valid, else a message naming the instruction and the problem.
+std::string validate(const Program& prog);
+Analysis analyse(const Program& prog);
+
+}  // namespace lawfit

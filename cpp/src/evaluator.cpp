@@ -1,0 +1,38 @@
+// Runtime choice between the evaluator builds. Each build is bit-for-bit deterministic on its own;
+// the choice depends only on the CPU, never on the thread count.
+#include "lawfit/evaluator.hpp"
+
+namespace lawfit {
+namespace isa_generic {
+std::unique_ptr<Evaluator> make(const Program&, const Analysis&, const Loss&);
+}
+#if defined(LAWFIT_HAVE_AVX2_BUILD)
+namespace isa_avx2 {
+std::unique_ptr<Evaluator> make(const Program&, const Analysis&, const Loss&);
+}
+#endif
+
+namespace {
+bool use_avx2() {
+#if defined(LAWFIT_HAVE_AVX2_BUILD) && (defined(__GNUC__) || defined(__clang__))
+    static const bool ok = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
+    return ok;
+#else
+    return false;
+#endif
+}
+}  // namespace
+
+std::unique_ptr<Evaluator> make_evaluator(const Program& prog, const Analysis& an, const Loss& loss) {
+#if defined(LAWFIT_HAVE_AVX2_BUILD)
+    if (use_avx2()) return isa_avx2::make(prog, an, loss);
+#endif
+    return isa_generic::make(prog, an, loss);
+}
+
+const char* evaluator_isa() { return use_avx2() ? "avx2" : "generic"; }
+
+}  // namespace lawfit

@@ -1,0 +1,474 @@
+// Implementation of lawfit::Evaluator, compiled once per instruction set (see evaluator_generic.cpp and
+// evaluator_avx2.cpp): this file is included with LAWFIT_ISA_NS defined to a distinct namespace name.
+// No -ffast-math: exp and log come from lawfit/vecmath.hpp, which vectorises under strict IEEE semantics,
+// so non-finite values propagate and are detected by the solver.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "lawfit/evaluator.hpp"
+#include "lawfit/vecmath.hpp"
+
+#ifndef LAWFIT_ISA_NS
+#error "define LAWFIT_ISA_NS before including evaluator_impl.hpp"
+#endif
+
+namespace lawfit {
+namespace LAWFIT_ISA_NS {
+
+constexpr int B = 64;  // points per block; every block is full (the point set is padded with weight 0)
+
+namespace {
+
+struct Node {
+    double* v = nullptr;
+    double* g[kMaxParams] = {};
+    double* h[kMaxPairs] = {};
+};
+
+// Deterministic 8-lane partial sums (the order is fixed, independent of threads and data).
+template <int M>
+inline double dot(const double* __restrict a, const double* __restrict b) {
+    if constexpr (M < 8) {
+        double s = 0.0;
+        for (int i = 0; i < M; ++i) s += a[i] * b[i];
+        return s;
+    } else {
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int i = 0; i < M; i += 8)
+            for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    }
+}
+
+template <int M>
+inline double dot3(const double* __restrict a, const double* __restrict b, const double* __restrict c) {
+    if constexpr (M < 8) {
+        double s = 0.0;
+        for (int i = 0; i < M; ++i) s += a[i] * b[i] * c[i];
+        return s;
+    } else {
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int i = 0; i < M; i += 8)
+            for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * (b[i + l] * c[i + l]);
+        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    }
+}
+
+template <int M>
+inline void set_zero(double* __restrict o) {
+    for (int i = 0; i < M; ++i) o[i] = 0.0;
+}
+template <int M>  // o += x * y
+inline void acc_xy(double* __restrict o, const double* __restrict x, const double* __restrict y) {
+    for (int i = 0; i < M; ++i) o[i] += x[i] * y[i];
+}
+template <int M>  // o += s * x
+inline void acc_sx(double* __restrict o, double s, const double* __restrict x) {
+    for (int i = 0; i < M; ++i) o[i] += s * x[i];
+}
+template <int M>  // o += x * y * z
+inline void acc_xyz(double* __restrict o, const double* __restrict x, const double* __restrict y,
+                    const double* __restrict z) {
+    for (int i = 0; i < M; ++i) o[i] += x[i] * (y[i] * z[i]);
+}
+template <int M>  // o -= x * y
+inline void sub_xy(double* __restrict o, const double* __restrict x, const double* __restrict y) {
+    for (int i = 0; i < M; ++i) o[i] -= x[i] * y[i];
+}
+
+class Impl final : public Evaluator {
+public:
+    Impl(const Program& prog, const Analysis& an, const Loss& loss) : prog_(prog), an_(an), loss_(loss) {
+        const std::size_t n = prog_.code.size();
+        nodes_.resize(n);
+        lse_w_.resize(n);
+        // Count the block arrays: value + gradient + Hessian slots per node, lse weights, scratch.
+        std::size_t arrays = 6;  // d1, d2, rw1, rw2, lse max, lse sum
+        for (std::size_t i = 0; i < n; ++i) {
+            if (static_cast<Op>(prog_.code[i].op) == Op::feature) continue;
+            arrays += 1 + an_.nodes[i].grad.size() + an_.nodes[i].hess.size();
+            if (static_cast<Op>(prog_.code[i].op) == Op::lse) arrays += prog_.code[i].b;
+        }
+        ws_.assign(arrays * B, 0.0);
+        double* p = ws_.data();
+        auto take = [&p]() {
+            double* q = p;
+            p += B;
+            return q;
+        };
+        d1_ = take();
+        d2_ = take();
+        rw1_ = take();
+        rw2_ = take();
+        mx_ = take();
+        sum_ = take();
+        for (std::size_t i = 0; i < n; ++i) {
+            const Op op = static_cast<Op>(prog_.code[i].op);
+            if (op == Op::feature) {
+                continue;
+            }
+            Node& nd = nodes_[i];
+            nd.v = take();
+            for (int j : an_.nodes[i].grad) nd.g[j] = take();
+            for (int q : an_.nodes[i].hess) nd.h[q] = take();
+            if (op == Op::lse)
+                for (int k = 0; k < prog_.code[i].b; ++k) lse_w_[i].push_back(take());
+            (an_.nodes[i].pointwise ? pointwise_ : uniform_).push_back(static_cast<int>(i));
+        }
+        for (std::size_t i = 0; i < n; ++i)
+            if (static_cast<Op>(prog_.code[i].op) == Op::feature) feature_nodes_.push_back(static_cast<int>(i));
+    }
+
+    std::int64_t set_points(const DataView& data, const double* weights) override {
+        std::vector<std::int64_t> idx;
+        idx.reserve(static_cast<std::size_t>(data.n));
+        for (std::int64_t i = 0; i < data.n; ++i)
+            if (weights == nullptr || weights[i] != 0.0) idx.push_back(i);
+        m_ = static_cast<std::int64_t>(idx.size());
+        mpad_ = m_ == 0 ? 0 : ((m_ + B - 1) / B) * B;
+        const int F = data.n_features;
+        feat_.assign(static_cast<std::size_t>(F * mpad_), 0.0);
+        y_.assign(static_cast<std::size_t>(mpad_), 0.0);
+        w_.assign(static_cast<std::size_t>(mpad_), 0.0);
+        for (std::int64_t t = 0; t < mpad_; ++t) {
+            const std::int64_t i = idx[static_cast<std::size_t>(t < m_ ? t : 0)];
+            for (int f = 0; f < F; ++f) feat_[f * mpad_ + t] = data.features[f * data.n + i];
+            y_[t] = data.target[i];
+            w_[t] = t < m_ ? (weights ? weights[i] : 1.0) : 0.0;
+        }
+        return m_;
+    }
+
+    double evaluate(const double* theta, int mode, double* grad, double* hess) override {
+        const int P = prog_.n_params;
+        theta_ = theta;
+        mode_ = mode;
+        for (int i : uniform_) run_node<1>(i);
+        for (int i : uniform_) broadcast(i);
+        const int root = static_cast<int>(prog_.code.size()) - 1;
+        const bool root_is_feature = static_cast<Op>(prog_.code[root].op) == Op::feature;
+        const NodeInfo& ri = an_.nodes[root];
+        double f = 0.0;
+        double G[kMaxParams] = {};
+        double H[kMaxPairs] = {};
+        const std::int64_t nblk = mpad_ / B;
+        for (std::int64_t blk = 0; blk < nblk; ++blk) {
+            for (int i : feature_nodes_)
+                fv_[i] = feat_.data() + prog_.code[i].a * mpad_ + blk * B;
+            for (int i : pointwise_) run_node<B>(i);
+            const double* v = root_is_feature ? fv_[root] : nodes_[root].v;
+            const double* y = y_.data() + blk * B;
+            const double* w = w_.data() + blk * B;
+            f += loss_block(v, y, w);
+            if (mode >= 1 && !root_is_feature) {
+                const Node& nd = nodes_[root];
+                for (int j : ri.grad) G[j] += dot<B>(rw1_, nd.g[j]);
+                if (mode >= 2)
+                    for (std::size_t q = 0; q < ri.hess.size(); ++q) {
+                        const int pq = ri.hess[q];
+                        H[pq] += dot<B>(rw1_, nd.h[pq]) + dot3<B>(rw2_, nd.g[ri.hess_j[q]], nd.g[ri.hess_k[q]]);
+                    }
+            }
+        }
+        if (mode >= 1) {
+            for (int j = 0; j < P; ++j) grad[j] = G[j];
+            if (mode >= 2)
+                for (int j = 0; j < P; ++j)
+                    for (int k = j; k < P; ++k) hess[j * P + k] = hess[k * P + j] = H[pair_index(j, k)];
+        }
+        return f;
+    }
+
+    void set_curvature(double c) override { curvature_ = c; }
+
+private:
+    // Per-point loss for one block; fills rw1 = w rho', rw2 = w rho''; returns sum w rho.
+    double loss_block(const double* __restrict v, const double* __restrict y, const double* __restrict w) {
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (loss_.kind == LossKind::huber) {
+            const double d = loss_.delta;
+            const double c = curvature_ * d;
+            for (int i = 0; i < B; i += 8)
+                for (int l = 0; l < 8; ++l) {
+                    const double r = v[i + l] - y[i + l];
+                    const double a = std::fabs(r);
+                    const bool quad = a <= d;
+                    const double rho = quad ? 0.5 * r * r : d * (a - 0.5 * d);
+                    const double d1 = quad ? r : std::copysign(d, r);
+                    acc[l] += w[i + l] * rho;
+                    rw1_[i + l] = w[i + l] * d1;
+                    rw2_[i + l] = quad ? w[i + l] : w[i + l] * c / a;
+                }
+        } else {
+            for (int i = 0; i < B; i += 8)
+                for (int l = 0; l < 8; ++l) {
+                    const double r = v[i + l] - y[i + l];
+                    acc[l] += w[i + l] * (0.5 * r * r);
+                    rw1_[i + l] = w[i + l] * r;
+                    rw2_[i + l] = w[i + l];
+                }
+        }
+        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    }
+
+    void broadcast(int i) {
+        Node& nd = nodes_[i];
+        auto bc = [](double* a) {
+            const double x = a[0];
+            for (int t = 1; t < B; ++t) a[t] = x;
+        };
+        bc(nd.v);
+        if (mode_ >= 1)
+            for (int j : an_.nodes[i].grad) bc(nd.g[j]);
+        if (mode_ >= 2)
+            for (int q : an_.nodes[i].hess) bc(nd.h[q]);
+    }
+
+    const double* val(int j) const {
+        return static_cast<Op>(prog_.code[j].op) == Op::feature ? fv_[j] : nodes_[j].v;
+    }
+    const Node& node(int j) const { return nodes_[j]; }  // features have no derivative slots (all null)
+
+    template <int M>
+    void run_node(int i) {
+        const Instr& in = prog_.code[i];
+        const NodeInfo& info = an_.nodes[i];
+        Node& o = nodes_[i];
+        const Op op = static_cast<Op>(in.op);
+        switch (op) {
+            case Op::feature: return;
+            case Op::constant:
+                for (int t = 0; t < M; ++t) o.v[t] = in.imm;
+                return;
+            case Op::param:
+                for (int t = 0; t < M; ++t) o.v[t] = theta_[in.a];
+                if (mode_ >= 1)
+                    for (int t = 0; t < M; ++t) o.g[in.a][t] = 1.0;
+                return;
+            case Op::add:
+            case Op::sub: {
+                const double s = op == Op::add ? 1.0 : -1.0;
+                const double* __restrict a = val(in.a);
+                const double* __restrict b = val(in.b);
+                double* __restrict v = o.v;
+                for (int t = 0; t < M; ++t) v[t] = a[t] + s * b[t];
+                if (mode_ >= 1)
+                    for (int j : info.grad) lin2<M>(o.g[j], node(in.a).g[j], 1.0, node(in.b).g[j], s);
+                if (mode_ >= 2)
+                    for (int q : info.hess) lin2<M>(o.h[q], node(in.a).h[q], 1.0, node(in.b).h[q], s);
+                return;
+            }
+            case Op::neg: {
+                const double* __restrict a = val(in.a);
+                for (int t = 0; t < M; ++t) o.v[t] = -a[t];
+                if (mode_ >= 1)
+                    for (int j : info.grad) lin2<M>(o.g[j], node(in.a).g[j], -1.0, nullptr, 0.0);
+                if (mode_ >= 2)
+                    for (int q : info.hess) lin2<M>(o.h[q], node(in.a).h[q], -1.0, nullptr, 0.0);
+                return;
+            }
+            case Op::mul: {
+                const double* __restrict a = val(in.a);
+                const double* __restrict b = val(in.b);
+                for (int t = 0; t < M; ++t) o.v[t] = a[t] * b[t];
+                const Node& na = node(in.a);
+                const Node& nb = node(in.b);
+                if (mode_ >= 1)
+                    for (int j : info.grad) {
+                        double* g = o.g[j];
+                        set_zero<M>(g);
+                        if (na.g[j]) acc_xy<M>(g, na.g[j], b);
+                        if (nb.g[j]) acc_xy<M>(g, a, nb.g[j]);
+                    }
+                if (mode_ >= 2)
+                    for (std::size_t q = 0; q < info.hess.size(); ++q) {
+                        const int pq = info.hess[q], j = info.hess_j[q], k = info.hess_k[q];
+                        double* h = o.h[pq];
+                        set_zero<M>(h);
+                        if (na.h[pq]) acc_xy<M>(h, na.h[pq], b);
+                        if (nb.h[pq]) acc_xy<M>(h, a, nb.h[pq]);
+                        if (na.g[j] && nb.g[k]) acc_xy<M>(h, na.g[j], nb.g[k]);
+                        if (j != k && na.g[k] && nb.g[j]) acc_xy<M>(h, na.g[k], nb.g[j]);
+                    }
+                return;
+            }
+            case Op::recip:
+            case Op::exp:
+            case Op::log:
+            case Op::expm1:
+            case Op::log1p: {
+                const double* __restrict a = val(in.a);
+                double* __restrict v = o.v;
+                double* __restrict d1 = d1_;
+                double* __restrict d2 = d2_;
+                switch (op) {
+                    case Op::recip:
+                        for (int t = 0; t < M; ++t) {
+                            v[t] = 1.0 / a[t];
+                            d1[t] = -v[t] * v[t];
+                            d2[t] = 2.0 * v[t] * v[t] * v[t];
+                        }
+                        break;
+                    case Op::exp:
+                        for (int t = 0; t < M; ++t) {
+                            v[t] = vm::exp(a[t]);
+                            d1[t] = v[t];
+                            d2[t] = v[t];
+                        }
+                        break;
+                    case Op::log:
+                        for (int t = 0; t < M; ++t) {
+                            v[t] = vm::log(a[t]);
+                            d1[t] = 1.0 / a[t];
+                            d2[t] = -d1[t] * d1[t];
+                        }
+                        break;
+                    case Op::expm1:
+                        for (int t = 0; t < M; ++t) {
+                            v[t] = std::expm1(a[t]);
+                            d1[t] = v[t] + 1.0;
+                            d2[t] = d1[t];
+                        }
+                        break;
+                    default:  // log1p
+                        for (int t = 0; t < M; ++t) {
+                            v[t] = std::log1p(a[t]);
+                            d1[t] = 1.0 / (1.0 + a[t]);
+                            d2[t] = -d1[t] * d1[t];
+                        }
+                        break;
+                }
+                const Node& na = node(in.a);
+                if (mode_ >= 2)  // before the gradient: reads d1 and the operand only
+                    for (std::size_t q = 0; q < info.hess.size(); ++q) {
+                        const int pq = info.hess[q], j = info.hess_j[q], k = info.hess_k[q];
+                        double* h = o.h[pq];
+                        set_zero<M>(h);
+                        if (na.h[pq]) acc_xy<M>(h, d1, na.h[pq]);
+                        acc_xyz<M>(h, d2, na.g[j], na.g[k]);
+                    }
+                if (mode_ >= 1)
+                    for (int j : info.grad) {
+                        double* g = o.g[j];
+                        set_zero<M>(g);
+                        acc_xy<M>(g, d1, na.g[j]);
+                    }
+                return;
+            }
+            case Op::lse: run_lse<M>(i); return;
+        }
+    }
+
+    template <int M>  // o = ca * a + cb * b, with null meaning zero
+    static void lin2(double* __restrict o, const double* __restrict a, double ca, const double* __restrict b,
+                     double cb) {
+        if (a && b) {
+            for (int t = 0; t < M; ++t) o[t] = ca * a[t] + cb * b[t];
+        } else if (a) {
+            for (int t = 0; t < M; ++t) o[t] = ca * a[t];
+        } else if (b) {
+            for (int t = 0; t < M; ++t) o[t] = cb * b[t];
+        } else {
+            set_zero<M>(o);
+        }
+    }
+
+    template <int M>
+    void run_lse(int i) {
+        const Instr& in = prog_.code[i];
+        const NodeInfo& info = an_.nodes[i];
+        Node& o = nodes_[i];
+        const int K = in.b;
+        const std::int32_t* args = prog_.args.data() + in.a;
+        const std::int32_t* flags = prog_.argflags.data() + in.a;
+        std::vector<double*>& W = lse_w_[i];
+        double* __restrict mx = mx_;
+        double* __restrict S = sum_;
+        const double ninf = -std::numeric_limits<double>::infinity();
+        for (int t = 0; t < M; ++t) mx[t] = ninf;
+        // Shift by the largest term, log-space and linear alike (log of a linear term is its log-size).
+        for (int k = 0; k < K; ++k) {
+            const double* __restrict a = val(args[k]);
+            double* __restrict wk = W[k];
+            if (flags[k] == 0) {
+                for (int t = 0; t < M; ++t) mx[t] = a[t] > mx[t] ? a[t] : mx[t];
+            } else {
+                for (int t = 0; t < M; ++t) {
+                    wk[t] = vm::log(a[t]);
+                    mx[t] = wk[t] > mx[t] ? wk[t] : mx[t];
+                }
+            }
+        }
+        set_zero<M>(S);
+        for (int k = 0; k < K; ++k) {
+            const double* __restrict a = val(args[k]);
+            double* __restrict wk = W[k];
+            if (flags[k] == 0) {
+                for (int t = 0; t < M; ++t) {
+                    wk[t] = vm::exp(a[t] - mx[t]);
+                    S[t] += wk[t];
+                }
+            } else {
+                for (int t = 0; t < M; ++t) {
+                    wk[t] = vm::exp(-mx[t]);  // d value / d linear term, times S
+                    S[t] += a[t] * wk[t];
+                }
+            }
+        }
+        double* __restrict v = o.v;
+        for (int t = 0; t < M; ++t) v[t] = mx[t] + vm::log(S[t]);
+        if (mode_ < 1) return;
+        for (int t = 0; t < M; ++t) S[t] = 1.0 / S[t];
+        for (int k = 0; k < K; ++k) {
+            double* __restrict wk = W[k];
+            for (int t = 0; t < M; ++t) wk[t] *= S[t];
+        }
+        for (int j : info.grad) {
+            double* g = o.g[j];
+            set_zero<M>(g);
+            for (int k = 0; k < K; ++k) {
+                const double* gk = node(args[k]).g[j];
+                if (gk) acc_xy<M>(g, W[k], gk);
+            }
+        }
+        if (mode_ < 2) return;
+        for (std::size_t q = 0; q < info.hess.size(); ++q) {
+            const int pq = info.hess[q], j = info.hess_j[q], kk = info.hess_k[q];
+            double* h = o.h[pq];
+            set_zero<M>(h);
+            for (int k = 0; k < K; ++k) {
+                const Node& nk = node(args[k]);
+                if (nk.h[pq]) acc_xy<M>(h, W[k], nk.h[pq]);
+                if (flags[k] == 0 && nk.g[j] && nk.g[kk]) acc_xyz<M>(h, W[k], nk.g[j], nk.g[kk]);
+            }
+            sub_xy<M>(h, o.g[j], o.g[kk]);
+        }
+    }
+
+    Program prog_;
+    Analysis an_;
+    Loss loss_;
+    std::vector<Node> nodes_;
+    std::vector<std::vector<double*>> lse_w_;
+    std::vector<int> uniform_, pointwise_, feature_nodes_;
+    std::vector<double> ws_;
+    double *d1_ = nullptr, *d2_ = nullptr, *rw1_ = nullptr, *rw2_ = nullptr, *mx_ = nullptr, *sum_ = nullptr;
+    std::vector<double> feat_, y_, w_;
+    std::int64_t m_ = 0, mpad_ = 0;
+    const double* theta_ = nullptr;
+    int mode_ = 0;
+    double curvature_ = 0.0;
+    mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);
+};
+
+}  // namespace
+
+std::unique_ptr<Evaluator> make(const Program& prog, const Analysis& an, const Loss& loss) {
+    return std::make_unique<Impl>(prog, an, loss);
+}
+
+}  // namespace LAWFIT_ISA_NS
+}  // namespace lawfit

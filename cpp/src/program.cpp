@@ -1,0 +1,141 @@
+#include "lawfit/program.hpp"
+
+#include <algorithm>
+#include <bitset>
+#include <cmath>
+
+namespace lawfit {
+
+namespace {
+
+std::string at(std::size_t i) { return "law program instruction " + std::to_string(i) + ": "; }
+
+bool is_unary(Op op) {
+    return op == Op::neg || op == Op::recip || op == Op::exp || op == Op::log || op == Op::expm1 ||
+           op == Op::log1p;
+}
+bool is_binary(Op op) { return op == Op::add || op == Op::sub || op == Op::mul; }
+
+}  // namespace
+
+std::string validate(const Program& prog) {
+    if (prog.code.empty()) return "law program is empty";
+    if (prog.n_params < 1 || prog.n_params > kMaxParams)
+        return "law has " + std::to_string(prog.n_params) + " parameters; the engine supports 1 to " +
+               std::to_string(kMaxParams);
+    if (prog.n_features < 0) return "law has a negative number of features";
+    if (prog.args.size() != prog.argflags.size()) return "law program: args and argflags differ in length";
+    const auto n = static_cast<std::int64_t>(prog.code.size());
+    for (std::size_t i = 0; i < prog.code.size(); ++i) {
+        const Instr& in = prog.code[i];
+        if (in.op < 0 || in.op >= kNumOps) return at(i) + "unknown opcode " + std::to_string(in.op);
+        const Op op = static_cast<Op>(in.op);
+        const auto ii = static_cast<std::int64_t>(i);
+        auto operand_ok = [&](std::int64_t j) { return j >= 0 && j < ii; };
+        if (op == Op::constant) {
+            if (!std::isfinite(in.imm)) return at(i) + "constant is not finite";
+        } else if (op == Op::feature) {
+            if (in.a < 0 || in.a >= prog.n_features) return at(i) + "feature index out of range";
+        } else if (op == Op::param) {
+            if (in.a < 0 || in.a >= prog.n_params) return at(i) + "parameter index out of range";
+        } else if (is_unary(op)) {
+            if (!operand_ok(in.a)) return at(i) + "operand must refer to an earlier instruction";
+        } else if (is_binary(op)) {
+            if (!operand_ok(in.a) || !operand_ok(in.b))
+                return at(i) + "operands must refer to earlier instructions";
+        } else if (op == Op::lse) {
+            if (in.b < 1 || in.a < 0 || static_cast<std::size_t>(in.a) + in.b > prog.args.size())
+                return at(i) + "log-sum-exp argument list out of range";
+            bool any_log = false;
+            for (int k = 0; k < in.b; ++k) {
+                if (!operand_ok(prog.args[in.a + k]))
+                    return at(i) + "log-sum-exp argument must refer to an earlier instruction";
+                const int f = prog.argflags[in.a + k];
+                if (f != 0 && f != 1) return at(i) + "log-sum-exp argument flag must be 0 or 1";
+                any_log = any_log || f == 0;
+            }
+            if (!any_log) return at(i) + "log-sum-exp needs at least one log-space argument";
+        }
+    }
+    (void)n;
+    return {};
+}
+
+Analysis analyse(const Program& prog) {
+    using G = std::bitset<kMaxParams>;
+    using H = std::bitset<kMaxPairs>;
+    const std::size_t n = prog.code.size();
+    std::vector<G> g(n);
+    std::vector<H> h(n);
+    std::vector<char> pw(n, 0);
+    auto outer = [](const G& a, const G& b) {
+        H out;
+        for (int j = 0; j < kMaxParams; ++j)
+            for (int k = 0; k < kMaxParams; ++k)
+                if (a[j] && b[k]) out.set(pair_index(std::min(j, k), std::max(j, k)));
+        return out;
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+        const Instr& in = prog.code[i];
+        const Op op = static_cast<Op>(in.op);
+        switch (op) {
+            case Op::constant: break;
+            case Op::feature: pw[i] = 1; break;
+            case Op::param: g[i].set(in.a); break;
+            case Op::add:
+            case Op::sub:
+                g[i] = g[in.a] | g[in.b];
+                h[i] = h[in.a] | h[in.b];
+                pw[i] = pw[in.a] | pw[in.b];
+                break;
+            case Op::mul:
+                g[i] = g[in.a] | g[in.b];
+                h[i] = h[in.a] | h[in.b] | outer(g[in.a], g[in.b]);
+                pw[i] = pw[in.a] | pw[in.b];
+                break;
+            case Op::neg:
+                g[i] = g[in.a];
+                h[i] = h[in.a];
+                pw[i] = pw[in.a];
+                break;
+            case Op::recip:
+            case Op::exp:
+            case Op::log:
+            case Op::expm1:
+            case Op::log1p:
+                g[i] = g[in.a];
+                h[i] = h[in.a] | outer(g[in.a], g[in.a]);
+                pw[i] = pw[in.a];
+                break;
+            case Op::lse: {
+                for (int k = 0; k < in.b; ++k) {
+                    const int j = prog.args[in.a + k];
+                    g[i] |= g[j];
+                    h[i] |= h[j];
+                    pw[i] |= pw[j];
+                }
+                // sum_k s_k g_k g_k^T - g g^T: dense over the union of gradients (when there are >= 2 args)
+                h[i] |= outer(g[i], g[i]);
+                break;
+            }
+        }
+    }
+    Analysis an;
+    an.nodes.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        NodeInfo& ni = an.nodes[i];
+        ni.pointwise = pw[i] != 0;
+        for (int j = 0; j < prog.n_params; ++j)
+            if (g[i][j]) ni.grad.push_back(j);
+        for (int j = 0; j < prog.n_params; ++j)
+            for (int k = j; k < prog.n_params; ++k)
+                if (h[i][pair_index(j, k)]) {
+                    ni.hess.push_back(pair_index(j, k));
+                    ni.hess_j.push_back(j);
+                    ni.hess_k.push_back(k);
+                }
+    }
+    return an;
+}
+
+}  // namespace lawfit

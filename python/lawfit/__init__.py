@@ -1,0 +1,21 @@
+"""lawfit: fast, trustworthy fitting of neural scaling laws.
+
+>>> import lawfit
+>>> runs = lawfit.datasets.chinchilla(drop_highest=5)
+>>> result = lawfit.fit("chinchilla", runs, starts="hoffmann")
+>>> print(result.summary())
+"""
+
+from __future__ import annotations
+
+from . import datasets, engine, laws
+from .engine import evaluate, minimize
+from .expr import parse, symbols
+from .fitting import FitResult, fit
+from .laws import Law, Param, law
+from .status import Status
+
+__version__ = "0.1.0"
+
+__all__ = ["fit", "FitResult", "law", "Law", "Param", "laws", "datasets", "engine", "evaluate", "minimize",
+           "Status", "parse", "symbols", "__version__"]

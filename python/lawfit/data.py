@@ -1,0 +1,117 @@
+"""Turning user tables into the engine's arrays, with errors that name the column and row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["Dataset", "prepare", "column"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Data of one law: ``features`` (n_features, n) as the program reads them, ``target`` = log loss."""
+
+    features: np.ndarray
+    target: np.ndarray | None
+    n: int
+    columns: dict  # variable -> original 1-d array (float64)
+
+
+def _get(data: Any, name: str):
+    try:
+        return data[name]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _names(data: Any) -> list[str]:
+    try:
+        return [str(c) for c in data.keys()]
+    except Exception:
+        return []
+
+
+def column(data: Any, name: str, role: str) -> np.ndarray:
+    """Column ``name`` of ``data`` as a finite, positive float64 array; ``role`` is used in messages."""
+    raw = _get(data, name)
+    if raw is None:
+        have = _names(data)
+        raise ValueError(
+            f"data has no column {name!r} ({role}); columns present: {have if have else 'none'}"
+        )
+    arr = np.asarray(raw)
+    if arr.ndim != 1:
+        raise ValueError(f"column {name!r} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        if arr.dtype.kind == "O":
+            try:
+                arr = arr.astype(float)
+            except (TypeError, ValueError):
+                bad = next(i for i, v in enumerate(raw if not hasattr(raw, "iloc") else raw.tolist())
+                           if not _is_number(v))
+                raise TypeError(
+                    f"column {name!r} ({role}) has a non-numeric value {np.asarray(raw, dtype=object)[bad]!r} "
+                    f"at row {bad}"
+                ) from None
+        else:
+            raise TypeError(f"column {name!r} ({role}) must be numeric, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(f"column {name!r} ({role}) has a non-finite value {arr[bad[0]]} at row {bad[0]}"
+                         + (f" (and {bad.size - 1} more)" if bad.size > 1 else ""))
+    bad = np.flatnonzero(arr <= 0)
+    if bad.size:
+        raise ValueError(
+            f"column {name!r} ({role}) has a non-positive value {arr[bad[0]]:g} at row {bad[0]}"
+            + (f" (and {bad.size - 1} more)" if bad.size > 1 else "")
+            + "; scaling-law fits take logarithms, so values must be > 0"
+        )
+    return arr
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def prepare(law, data: Any, target: str | None = "loss", columns: Mapping[str, str] | None = None) -> Dataset:
+    """Build the arrays for ``law`` from a DataFrame or a mapping of arrays.
+
+    ``columns`` maps law variables (and ``"loss"``) to the column names of ``data`` when they differ.
+    """
+    if isinstance(data, Dataset):
+        return data
+    if data is None or not hasattr(data, "__getitem__"):
+        raise TypeError(f"data must be a pandas DataFrame or a mapping of arrays, got {type(data).__name__}")
+    columns = dict(columns or {})
+    unknown = set(columns) - set(law.variables) - {"loss"}
+    if unknown:
+        raise ValueError(f"columns= maps unknown names {sorted(unknown)}; the law's variables are "
+                         f"{list(law.variables)} (and 'loss')")
+    cols = {v: column(data, columns.get(v, v), f"law variable {v}") for v in law.variables}
+    y = None
+    n = None
+    if target is not None:
+        tname = columns.get("loss", target)
+        loss = column(data, tname, "observed loss")
+        y = np.log(loss)
+        n = loss.size
+    for v, arr in cols.items():
+        if n is None:
+            n = arr.size
+        if arr.size != n:
+            raise ValueError(f"column {columns.get(v, v)!r} has {arr.size} values; expected {n} like the others")
+    if not n:
+        raise ValueError("data is empty: no runs to fit")
+    feats = []
+    for var, kind in law.program.features:
+        feats.append(cols[var] if kind == "raw" else np.log(cols[var]))
+    F = np.ascontiguousarray(np.array(feats, dtype=np.float64).reshape(len(feats), n))
+    return Dataset(features=F, target=y, n=int(n), columns=cols)

@@ -1,0 +1,314 @@
+"""The batched engine: objective evaluation and minimisation over numpy arrays, for lawfit itself and for
+other fitting code that wants a fast backend.
+
+Everything here works on the law's *internal* parameter vector (the fitted quantities, e.g.
+``e, a, b, alpha, beta`` for Chinchilla, in the order of ``law.internal_names``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from . import laws as _laws
+from .data import Dataset, prepare
+from .status import Status, is_success
+
+__all__ = ["Constraints", "constraints", "evaluate", "minimize", "BatchFit", "Evaluation", "LOSSES"]
+
+LOSSES = {"huber": 0, "squared": 1}
+
+
+def _loss(loss: str, delta: float) -> tuple[int, float]:
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}")
+    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating, np.integer)):
+        raise TypeError(f"delta must be a number, got {type(delta).__name__}")
+    if not (math.isfinite(delta) and delta > 0):
+        raise ValueError(f"delta must be positive and finite, got {delta}")
+    return LOSSES[loss], float(delta)
+
+
+def _threads(threads) -> int:
+    if threads is None:
+        return 0
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive integer or None (all cores), got {threads!r}")
+    return int(threads)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """How the full parameter vector is built from the free one: theta[k] = x[free_index[k]] or fixed."""
+
+    free_index: np.ndarray  # (n_params,) int32, -1 for fixed
+    fixed_value: np.ndarray  # (n_params,) internal scale
+    lower: np.ndarray  # (n_free,) internal scale
+    upper: np.ndarray
+    free_names: tuple  # internal name of each free parameter (the first of a tied group)
+    rep: np.ndarray  # (n_free,) full index representing each free parameter
+
+    @property
+    def n_free(self) -> int:
+        return len(self.free_names)
+
+    def full(self, x: np.ndarray) -> np.ndarray:
+        """Full internal vectors from free ones (any leading shape)."""
+        x = np.asarray(x, dtype=float)
+        out = np.empty(x.shape[:-1] + (len(self.free_index),))
+        for k, j in enumerate(self.free_index):
+            out[..., k] = x[..., j] if j >= 0 else self.fixed_value[k]
+        return out
+
+
+def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
+                fixed: Mapping[str, float] | None = None,
+                tie: Sequence[Sequence[str]] | Mapping[str, str] | None = None) -> Constraints:
+    """Resolve bounds, fixed and tied parameters (names natural or internal; values on the scale the
+    name implies).
+
+    ``tie`` is a list of groups (``[("alpha", "beta")]``) or a mapping ``{"beta": "alpha"}``.
+    """
+    P = law.n_params
+    lo = np.array([p.internal_bounds()[0] for p in law.params])
+    hi = np.array([p.internal_bounds()[1] for p in law.params])
+    for name, b in (bounds or {}).items():
+        i = law.index(name)
+        try:
+            blo, bhi = (float(v) if v is not None else None for v in b)
+        except (TypeError, ValueError):
+            raise ValueError(f"bounds for {name!r} must be a pair (lower, upper), got {b!r}") from None
+        blo = -math.inf if blo is None else blo
+        bhi = math.inf if bhi is None else bhi
+        if math.isnan(blo) or math.isnan(bhi):
+            raise ValueError(f"bounds for {name!r} contain NaN")
+        if blo > bhi:
+            raise ValueError(f"lower bound {blo:g} of parameter {name!r} is above its upper bound {bhi:g}")
+        p = law.params[i]
+        if name == p.internal or p.transform == "identity":
+            lo[i], hi[i] = blo, bhi
+        else:
+            if bhi <= 0:
+                raise ValueError(f"parameter {name!r} is positive (log scale); upper bound {bhi:g} is not")
+            lo[i] = math.log(blo) if blo > 0 else -math.inf
+            hi[i] = math.log(bhi) if math.isfinite(bhi) else math.inf
+    fixed_value = np.zeros(P)
+    is_fixed = np.zeros(P, dtype=bool)
+    for name, v in (fixed or {}).items():
+        i = law.index(name)
+        iv = float(law.value_to_internal(name, v))
+        if not math.isfinite(iv):
+            raise ValueError(f"fixed value {v!r} of parameter {name!r} is not valid on its scale")
+        fixed_value[i], is_fixed[i] = iv, True
+    # Tied groups: union by representative (lowest index).
+    parent = list(range(P))
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    groups = [] if tie is None else ([(k, v) for k, v in tie.items()] if isinstance(tie, Mapping) else tie)
+    for g in groups:
+        if isinstance(g, str) or len(g) < 2:
+            raise ValueError(f"each tie must name at least two parameters, got {g!r}")
+        ids = [law.index(n) for n in g]
+        kinds = {law.params[i].transform for i in ids}
+        if len(kinds) > 1:
+            raise ValueError(f"tied parameters {list(g)} must share one transform (log or identity)")
+        r = min(find(i) for i in ids)
+        for i in ids:
+            parent[find(i)] = r
+    free_index = np.full(P, -1, dtype=np.int32)
+    rep: list[int] = []
+    for i in range(P):
+        r = find(i)
+        grp = [k for k in range(P) if find(k) == r]
+        if any(is_fixed[k] for k in grp):
+            vals = {fixed_value[k] for k in grp if is_fixed[k]}
+            if len(vals) > 1:
+                raise ValueError(f"tied parameters {[law.params[k].name for k in grp]} are fixed to different values")
+            fixed_value[i] = vals.pop()
+            continue
+        if r == i:
+            rep.append(i)
+    for j, r in enumerate(rep):
+        for k in range(P):
+            if find(k) == r:
+                free_index[k] = j
+    if not rep:
+        raise ValueError("every parameter is fixed: nothing to fit")
+    flo = np.array([max(lo[k] for k in range(P) if free_index[k] == j) for j in range(len(rep))])
+    fhi = np.array([min(hi[k] for k in range(P) if free_index[k] == j) for j in range(len(rep))])
+    for j, r in enumerate(rep):
+        if flo[j] > fhi[j]:
+            raise ValueError(f"tied parameters around {law.params[r].name!r} have disjoint bounds")
+    return Constraints(free_index, fixed_value, flo, fhi, tuple(law.params[r].internal for r in rep),
+                       np.array(rep, dtype=np.int64))
+
+
+def _weights(w, n: int, rows_ok: bool = True) -> np.ndarray | None:
+    if w is None:
+        return None
+    arr = np.asarray(w)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"weights must be numeric, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or (arr.shape[0] != 1 and not rows_ok):
+        raise ValueError(f"weights must have shape ({n},) or (n_rows, {n}), got {np.shape(w)}")
+    if arr.shape[1] != n:
+        raise ValueError(f"weights have {arr.shape[1]} columns but the data has {n} runs")
+    bad = np.argwhere(~np.isfinite(arr) | (arr < 0))
+    if bad.size:
+        r, c = bad[0]
+        raise ValueError(f"weights must be finite and >= 0; row {r}, run {c} is {arr[r, c]}")
+    return arr
+
+
+class Evaluation(NamedTuple):
+    fun: np.ndarray  # (B,)
+    grad: np.ndarray | None  # (B, P)
+    hess: np.ndarray | None  # (B, P, P)
+
+
+def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta: float = 1e-3,
+             derivatives: int = 1, threads: int | None = None, columns=None) -> Evaluation:
+    """Objective ``sum_i w_i rho(log L_hat_i - log L_i)`` with gradient (and Hessian) for a batch.
+
+    Parameters
+    ----------
+    law : Law or built-in name.
+    data : DataFrame, mapping of arrays or a prepared :class:`~lawfit.data.Dataset`.
+    params : (B, P) internal parameter vectors (order ``law.internal_names``); (P,) is one row.
+    weights : None, (n,) shared by all rows, or (B, n) one weight row per parameter row.
+    derivatives : 0 (objective only), 1 (and gradient) or 2 (and Hessian).
+    """
+    law = _laws.get(law)
+    ds = prepare(law, data, columns=columns)
+    kind, delta = _loss(loss, delta)
+    p = np.asarray(params)
+    if p.dtype.kind not in "iuf":
+        raise TypeError(f"params must be numeric, got dtype {p.dtype}")
+    p = np.ascontiguousarray(np.atleast_2d(np.asarray(p, dtype=np.float64)))
+    if p.ndim != 2 or p.shape[1] != law.n_params:
+        raise ValueError(f"params must have shape (batch, {law.n_params}) ({', '.join(law.internal_names)}), "
+                         f"got {np.shape(params)}")
+    if derivatives not in (0, 1, 2):
+        raise ValueError(f"derivatives must be 0, 1 or 2, got {derivatives!r}")
+    w = _weights(weights, ds.n)
+    if w is not None:
+        if w.shape[0] == 1 and np.ndim(weights) == 1:
+            w = w[0]
+        elif w.shape[0] != p.shape[0]:
+            raise ValueError(f"weights have {w.shape[0]} rows but params have {p.shape[0]}")
+    from . import _core
+
+    f, g, h = _core.evaluate(law.core_program(), ds.features, ds.target, p, w, kind, delta, derivatives,
+                             _threads(threads))
+    return Evaluation(f, g, h)
+
+
+@dataclass(frozen=True)
+class BatchFit:
+    """Results of a batch of fits: one entry per weight row (keep='best') or per (row, start)."""
+
+    law: Any
+    constraints: Constraints
+    x: np.ndarray  # free internal parameters, (..., n_free)
+    theta: np.ndarray  # full internal parameters, (..., n_params)
+    fun: np.ndarray
+    status: np.ndarray
+    nit: np.ndarray
+    nfev: np.ndarray
+    at_bound: np.ndarray
+    best_start: np.ndarray | None = None
+    n_success: np.ndarray | None = None
+
+    @property
+    def success(self) -> np.ndarray:
+        return is_success(self.status)
+
+    def natural(self) -> dict[str, np.ndarray]:
+        """Natural-scale parameter arrays keyed by name."""
+        return {p.name: p.to_natural(self.theta[..., i]) for i, p in enumerate(self.law.params)}
+
+    def status_counts(self) -> dict[str, int]:
+        codes, counts = np.unique(self.status, return_counts=True)
+        return {Status(int(c)).name: int(n) for c, n in zip(codes, counts)}
+
+
+def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None, fixed=None, tie=None,
+             loss: str = "huber", delta: float = 1e-3, keep: str = "best", max_iter: int = 200,
+             xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 1.0, irls: float = 0.25,
+             switch_rtol: float = 1e-4, threads: int | None = None, columns=None) -> BatchFit:
+    """Fit every (weight row, start) pair; return all fits or the best start of each row.
+
+    Parameters
+    ----------
+    starts : "grid" (the law's default grid), "hoffmann", a dict of per-parameter values (a grid), an
+        array (S, n_params) of full internal vectors, or (R, S, n_params) with starts per weight row.
+    weights : None (one row of ones), (n,) or (R, n) non-negative weights (bootstrap counts).
+    keep : "best" (one fit per row: success first, then lowest objective, then lowest start index) or
+        "all" (arrays of shape (R, S, ...)).
+    max_iter, xtol, ftol, radius0, irls, switch_rtol : solver options (see DESIGN.md, "The solver").
+        Every stopping rule is relative, so none depends on the number of runs, on sum vs mean or on
+        the objective's size.
+    """
+    from . import _core
+    from .starts import resolve
+
+    law = _laws.get(law)
+    if keep not in ("best", "all"):
+        raise ValueError(f"keep must be 'best' or 'all', got {keep!r}")
+    ds = prepare(law, data, columns=columns)
+    kind, delta = _loss(loss, delta)
+    con = constraints(law, bounds, fixed, tie)
+    w = _weights(weights, ds.n)
+    R = 1 if w is None else w.shape[0]
+    st = np.asarray(starts, dtype=float) if isinstance(starts, np.ndarray) and np.ndim(starts) == 3 else None
+    if st is not None:
+        if st.shape[0] != R or st.shape[2] != law.n_params:
+            raise ValueError(f"per-row starts must have shape ({R}, n_starts, {law.n_params}), got {st.shape}")
+        full = st
+    else:
+        full = resolve(law, starts)
+    free = np.ascontiguousarray(full[..., con.rep])
+    _check_starts(law, con, free)
+    for name, v in (("max_iter", max_iter),):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    out = _core.minimize(law.core_program(), ds.features, ds.target, w, free, con.free_index, con.fixed_value,
+                         con.lower, con.upper, kind, delta, int(max_iter), float(xtol), float(ftol),
+                         float(radius0), float(irls), float(switch_rtol), keep == "all", _threads(threads))
+    S = free.shape[-2]
+    x = out["x"]
+    shape = (R, S) if keep == "all" else (R,)
+    x = x.reshape(shape + (con.n_free,))
+    return BatchFit(
+        law=law, constraints=con, x=x, theta=con.full(x), fun=out["fun"].reshape(shape),
+        status=out["status"].reshape(shape), nit=out["nit"].reshape(shape), nfev=out["nfev"].reshape(shape),
+        at_bound=out["at_bound"].reshape(shape),
+        best_start=out.get("best_start"), n_success=out.get("n_success"),
+    )
+
+
+def _check_starts(law, con: Constraints, free: np.ndarray) -> None:
+    flat = free.reshape(-1, con.n_free)
+    bad = np.argwhere(~np.isfinite(flat))
+    if bad.size:
+        s, j = bad[0]
+        raise ValueError(f"start {s}: parameter {con.free_names[j]} is {flat[s, j]} (starts must be finite)")
+    below = np.argwhere(flat < con.lower)
+    above = np.argwhere(flat > con.upper)
+    for arr, word, b in ((below, "below its lower", con.lower), (above, "above its upper", con.upper)):
+        if arr.size:
+            s, j = arr[0]
+            raise ValueError(
+                f"start {s}: parameter {con.free_names[j]} = {flat[s, j]:g} is {word} bound {b[j]:g} "
+                f"(internal scale); {len(arr)} start value(s) out of bounds"
+            )

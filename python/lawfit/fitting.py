@@ -1,0 +1,151 @@
+"""``lawfit.fit``: one law, one dataset, many starting points, the best fit and how it was reached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from . import laws as _laws
+from .data import prepare
+from .status import Status
+
+__all__ = ["fit", "FitResult"]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The best of a multi-start fit.
+
+    Attributes
+    ----------
+    params : natural-scale values by name (for Chinchilla: E, A, B, alpha, beta).
+    internal : fitted (internal-scale) values by internal name (e, a, b, alpha, beta).
+    fun : objective at the optimum (sum of Huber losses of log residuals, by default).
+    success : whether the best start converged (``status`` says how).
+    """
+
+    law: Any
+    params: dict
+    internal: dict
+    fun: float
+    success: bool
+    status: Status
+    nit: int
+    nfev: int
+    at_bound: tuple
+    best_start: int
+    n_starts: int
+    n_success: int
+    n_runs: int
+    loss: str
+    delta: float
+    start_fun: np.ndarray = field(repr=False)
+    start_status: np.ndarray = field(repr=False)
+    start_nit: np.ndarray = field(repr=False)
+
+    @property
+    def message(self) -> str:
+        return self.status.message
+
+    @property
+    def x(self) -> np.ndarray:
+        """Internal parameter vector (order of ``law.internal_names``)."""
+        return np.array([self.internal[n] for n in self.law.internal_names])
+
+    def n_reached(self, rtol: float = 1e-9) -> int:
+        """Number of starts whose converged objective is within ``rtol`` (relative) of the best."""
+        ok = (self.start_status <= int(Status.CONVERGED_AT_BOUND)) & np.isfinite(self.start_fun)
+        return int(np.sum(ok & (self.start_fun <= self.fun + rtol * abs(self.fun))))
+
+    def to_dict(self) -> dict:
+        return {
+            "law": self.law.name, "params": dict(self.params), "internal": dict(self.internal),
+            "objective": self.fun, "success": self.success, "status": self.status.name,
+            "message": self.message, "nit": self.nit, "nfev": self.nfev, "at_bound": list(self.at_bound),
+            "best_start": self.best_start, "n_starts": self.n_starts, "n_success": self.n_success,
+            "n_runs": self.n_runs, "loss": self.loss, "delta": self.delta,
+        }
+
+    def to_frame(self):
+        """Estimates as a DataFrame: one row per parameter (natural value, internal name and value)."""
+        import pandas as pd
+
+        rows = [
+            {"param": p.name, "value": self.params[p.name], "fitted_as": p.internal,
+             "internal": self.internal[p.internal], "at_bound": p.internal in self.at_bound}
+            for p in self.law.params
+        ]
+        return pd.DataFrame(rows).set_index("param")
+
+    def summary(self) -> str:
+        lines = [
+            f"lawfit: {self.law.name}   L = {self.law.formula}",
+            f"{self.n_runs} runs, {self.loss} loss" + (f" (delta={self.delta:g})" if self.loss == "huber" else ""),
+            f"objective {self.fun:.10g}   {self.status.name.lower()} after {self.nit} iterations",
+            f"starts: {self.n_starts}, converged {self.n_success}, "
+            f"reaching the best to 1e-9: {self.n_reached()}",
+            "",
+            f"{'param':<10}{'value':>14}   {'fitted as':<10}{'internal':>14}",
+        ]
+        for p in self.law.params:
+            flag = "  (at bound)" if p.internal in self.at_bound else ""
+            lines.append(f"{p.name:<10}{self.params[p.name]:>14.6g}   {p.internal:<10}"
+                         f"{self.internal[p.internal]:>14.8g}{flag}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 1e-3, bounds=None,
+        fixed=None, tie=None, weights=None, columns=None, threads: int | None = None,
+        **solver) -> FitResult:
+    """Fit a scaling law to training runs from many starting points and keep the best.
+
+    Parameters
+    ----------
+    law : a :class:`~lawfit.laws.Law` or a built-in name ("chinchilla", "kaplan", ...).
+    data : DataFrame or mapping of arrays with a column per law variable (N, D, ...) and ``loss``;
+        ``columns`` maps law names to other column names, e.g. ``{"N": "params", "loss": "val_loss"}``.
+    starts : "grid" (the law's default grid), "hoffmann" (Hoffmann et al.'s 4500 points, Chinchilla),
+        a dict of values per parameter (natural names: natural scale; internal names such as ``a``:
+        internal scale) whose product is the grid, or an array (n_starts, n_params) on the internal scale.
+    loss : "huber" (with ``delta``, on log residuals, summed) or "squared" (0.5 r^2, summed).
+    bounds : {name: (lower, upper)}; fixed : {name: value}; tie : [("alpha", "beta")].
+    weights : non-negative weight per run (for example bootstrap counts).
+    threads : worker threads (default: all cores). Results do not depend on it.
+    **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
+    """
+    law = _laws.get(law)
+    ds = prepare(law, data, columns=columns)
+    w = None
+    if weights is not None:
+        w = np.asarray(weights)
+        if w.ndim != 1:
+            raise ValueError(f"fit() takes one weight per run, shape ({ds.n},); use lawfit.engine.minimize "
+                             f"for many weight rows")
+    batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=loss,
+                            delta=delta, keep="all", threads=threads, **solver)
+    fun = batch.fun[0]
+    status = batch.status[0]
+    ok = status <= int(Status.CONVERGED_AT_BOUND)
+    order = np.lexsort((np.arange(fun.size), np.where(np.isfinite(fun), fun, np.inf), ~ok))
+    best = int(order[0])
+    theta = batch.theta[0, best]
+    mask = int(batch.at_bound[0, best])
+    at_bound = tuple(n for j, n in enumerate(batch.constraints.free_names) if mask >> j & 1)
+    st = Status(int(status[best]))
+    return FitResult(
+        law=law,
+        params={p.name: float(p.to_natural(theta[i])) for i, p in enumerate(law.params)},
+        internal={p.internal: float(theta[i]) for i, p in enumerate(law.params)},
+        fun=float(fun[best]), success=st.success, status=st, nit=int(batch.nit[0, best]),
+        nfev=int(batch.nfev[0, best]), at_bound=at_bound, best_start=best, n_starts=int(fun.size),
+        n_success=int(ok.sum()), n_runs=ds.n if w is None else int(np.count_nonzero(w)), loss=loss,
+        delta=float(delta), start_fun=fun, start_status=status, start_nit=batch.nit[0],
+    )
+
+

@@ -1,0 +1,390 @@
+"""Laws: an expression over data variables and named parameters, with each parameter's transform, bounds
+and default starting values. Laws are data for the kernels (see :mod:`lawfit.compiler`): a new law, built
+in or written by a user at run time, needs no compiled code.
+
+Built-in laws are listed by :func:`available` and made by :func:`get`::
+
+    lawfit.laws.get("chinchilla")
+    lawfit.law("E + A / N**alpha + B / D**beta + G / (N*D)**gamma",
+               variables=["N", "D"], log_params=["E", "A", "B", "G"])
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import compiler
+from .expr import Expr, parse
+
+__all__ = ["Param", "Law", "law", "get", "available", "chinchilla", "chinchilla_linear_e", "saturating",
+           "kaplan"]
+
+_TRANSFORMS = ("identity", "log")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A law parameter.
+
+    Parameters
+    ----------
+    name : natural-scale name, as reported (``A``).
+    transform : ``"log"`` (the fit works on ``internal = log(value)``; the value stays positive) or
+        ``"identity"``.
+    lower, upper : default bounds on the natural scale.
+    internal : name of the fitted quantity (default ``log_<name>`` for log, else ``name``).
+    grid : default starting values on the internal scale (a grid over all parameters is their product).
+    """
+
+    name: str
+    transform: str = "identity"
+    lower: float = -math.inf
+    upper: float = math.inf
+    internal: str = ""
+    grid: tuple = ()
+    description: str = ""
+
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"parameter name {self.name!r} is not an identifier")
+        if self.transform not in _TRANSFORMS:
+            raise ValueError(f"parameter {self.name}: transform must be one of {_TRANSFORMS}, got {self.transform!r}")
+        if not self.internal:
+            object.__setattr__(self, "internal", f"log_{self.name}" if self.transform == "log" else self.name)
+        lo, hi = float(self.lower), float(self.upper)
+        if math.isnan(lo) or math.isnan(hi) or lo > hi:
+            raise ValueError(f"parameter {self.name}: lower bound {lo} must not exceed upper bound {hi}")
+        if self.transform == "log" and hi <= 0:
+            raise ValueError(f"parameter {self.name}: a log-transformed parameter needs a positive upper bound")
+        object.__setattr__(self, "lower", lo)
+        object.__setattr__(self, "upper", hi)
+        object.__setattr__(self, "grid", tuple(float(g) for g in self.grid))
+
+    def to_internal(self, value):
+        v = np.asarray(value, dtype=float)
+        if self.transform == "log":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log(v)
+        return v
+
+    def to_natural(self, value):
+        v = np.asarray(value, dtype=float)
+        return np.exp(v) if self.transform == "log" else v
+
+    def internal_bounds(self) -> tuple[float, float]:
+        if self.transform == "log":
+            lo = math.log(self.lower) if self.lower > 0 else -math.inf
+            hi = math.log(self.upper) if math.isfinite(self.upper) else math.inf
+            return lo, hi
+        return self.lower, self.upper
+
+
+class Law:
+    """A scaling law: ``expression`` predicts the loss from data ``variables`` and ``params``.
+
+    The fit compares log predictions with log observed losses, so the compiled program computes
+    ``log(expression)`` (or the expression itself with ``log_space=True``).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        expression: Expr | str,
+        variables: Sequence[str],
+        params: Sequence[Param],
+        *,
+        formula: str = "",
+        description: str = "",
+        log_space: bool = False,
+    ):
+        self.name = str(name)
+        self.variables = tuple(variables)
+        self.params = tuple(params)
+        if not self.params:
+            raise ValueError(f"law {self.name!r} has no parameters")
+        names = [p.name for p in self.params] + [p.internal for p in self.params]
+        for v in self.variables:
+            if not isinstance(v, str) or not v.isidentifier():
+                raise ValueError(f"law {self.name!r}: variable name {v!r} is not an identifier")
+        dup = {n for n in self.param_names if self.param_names.count(n) > 1}
+        if dup or len(set(self.variables)) != len(self.variables):
+            raise ValueError(f"law {self.name!r}: duplicate names {sorted(dup) or list(self.variables)}")
+        clash = set(self.variables) & set(names)
+        if clash:
+            raise ValueError(f"law {self.name!r}: {sorted(clash)} named both a variable and a parameter")
+        self.expression = parse(expression) if isinstance(expression, str) else expression
+        used = self.expression.symbols()
+        unknown = used - set(self.variables) - set(self.param_names)
+        if unknown:
+            raise ValueError(
+                f"law {self.name!r}: unknown names {sorted(unknown)} in the expression; "
+                f"variables are {list(self.variables)}, parameters {list(self.param_names)}"
+            )
+        unused = set(self.param_names) - used
+        if unused:
+            raise ValueError(f"law {self.name!r}: parameters {sorted(unused)} do not appear in the expression")
+        self.formula = formula or str(self.expression)
+        self.description = description
+        self.log_space = bool(log_space)
+        info = {
+            p.name: compiler.ParamInfo(
+                index=i, log=p.transform == "log", nonneg=p.transform == "log" or p.lower >= 0,
+                positive=p.transform == "log" or p.lower > 0,
+            )
+            for i, p in enumerate(self.params)
+        }
+        self.program = compiler.compile_law(self.expression, self.variables, info, log_space=self.log_space)
+        if len(self.params) > 12:
+            raise ValueError(f"law {self.name!r} has {len(self.params)} parameters; the engine supports at most 12")
+        self._core = None
+
+    # -- names and scales ----------------------------------------------------------------------
+    @property
+    def param_names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    @property
+    def internal_names(self) -> list[str]:
+        return [p.internal for p in self.params]
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    def index(self, name: str) -> int:
+        """Position of a parameter given its natural or internal name."""
+        for i, p in enumerate(self.params):
+            if name in (p.name, p.internal):
+                return i
+        raise ValueError(
+            f"law {self.name!r} has no parameter {name!r}; parameters: {self.param_names} "
+            f"(fitted as {self.internal_names})"
+        )
+
+    def value_to_internal(self, name: str, value) -> np.ndarray:
+        """A value given under ``name`` (natural or internal) on the internal scale."""
+        p = self.params[self.index(name)]
+        return np.asarray(value, dtype=float) if name == p.internal else p.to_internal(value)
+
+    def to_internal(self, values: Mapping[str, float]) -> np.ndarray:
+        """Internal parameter vector from a mapping of every parameter (natural or internal names)."""
+        out = np.full(self.n_params, np.nan)
+        for k, v in values.items():
+            out[self.index(k)] = self.value_to_internal(k, v)
+        missing = [self.params[i].name for i in np.flatnonzero(np.isnan(out))]
+        if missing:
+            raise ValueError(f"values missing for parameters {missing} of law {self.name!r}")
+        return out
+
+    def to_natural(self, internal) -> dict[str, float]:
+        x = np.asarray(internal, dtype=float)
+        return {p.name: float(p.to_natural(x[..., i])) for i, p in enumerate(self.params)}
+
+    def default_grid(self) -> np.ndarray:
+        """Product of the parameters' default grids (internal scale), one start per row."""
+        grids = [p.grid or (float(np.clip(0.0, *p.internal_bounds())),) for p in self.params]
+        return np.array(list(itertools.product(*grids)), dtype=float)
+
+    # -- compiled form -------------------------------------------------------------------------
+    def core_program(self):
+        """The validated program object of the compiled extension (built once, cached)."""
+        if self._core is None:
+            from . import _core
+
+            pr = self.program
+            self._core = _core.Program(pr.op, pr.a, pr.b, pr.imm, pr.args, pr.argflags, pr.n_params,
+                                       pr.n_features)
+        return self._core
+
+    def predict(self, data, params) -> np.ndarray:
+        """Predicted loss (natural scale) at the points of ``data`` for ``params`` (a mapping)."""
+        from .data import prepare
+
+        ds = prepare(self, data, target=None)
+        theta = self.to_internal(params)
+        out = compiler.program_predict(self.program, ds.features, theta)
+        return np.exp(out)
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{p.name}" + (" (log)" if p.transform == "log" else "") for p in self.params)
+        return f"Law({self.name!r}: L({', '.join(self.variables)}) = {self.formula}; params {ps})"
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: L({', '.join(self.variables)}) = {self.formula}"]
+        if self.description:
+            lines.append(self.description)
+        for p in self.params:
+            lo, hi = p.lower, p.upper
+            lines.append(f"  {p.name:<8} fitted as {p.internal:<10} bounds [{lo:g}, {hi:g}]")
+        lines.append("compiled program (log L):")
+        lines += ["  " + t for t in self.program.text]
+        return "\n".join(lines)
+
+
+def law(
+    expression: Expr | str,
+    variables: Sequence[str],
+    params: Sequence[str | Param] | None = None,
+    *,
+    log_params: Iterable[str] = (),
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    name: str = "custom",
+    log_space: bool = False,
+) -> Law:
+    """Build a law from an expression string (or :class:`Expr`).
+
+    ``params`` defaults to every name in the expression that is not a variable, in order of appearance
+    in the text. Names in ``log_params`` are fitted on the log scale (and stay positive). ``bounds`` and
+    ``grid`` (internal scale) set defaults per parameter.
+    """
+    expr = parse(expression) if isinstance(expression, str) else expression
+    log_params = set(log_params)
+    bounds = dict(bounds or {})
+    grid = dict(grid or {})
+    if params is None:
+        text = expression if isinstance(expression, str) else str(expr)
+        seen: list[str] = []
+        import re
+
+        for tok in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text):
+            if tok in expr.symbols() and tok not in variables and tok not in seen:
+                seen.append(tok)
+        params = seen
+    plist = []
+    for p in params:
+        if isinstance(p, Param):
+            plist.append(p)
+            continue
+        lo, hi = bounds.pop(p, (-math.inf, math.inf))
+        plist.append(Param(p, "log" if p in log_params else "identity", lo, hi, grid=tuple(grid.pop(p, ()))))
+    names = {p.name for p in plist}
+    extra = (set(log_params) | set(bounds) | set(grid)) - names
+    if extra:
+        raise ValueError(f"options given for unknown parameters {sorted(extra)}; parameters are {sorted(names)}")
+    return Law(name, expr, variables, plist, log_space=log_space)
+
+
+# ---------------------------------------------------------------------------------------------
+# The catalogue
+# ---------------------------------------------------------------------------------------------
+_EXP_GRID = (0.0, 0.5, 1.0, 1.5, 2.0)
+_E_GRID = (-1.0, -0.5, 0.0, 0.5, 1.0)
+_AB_GRID = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0)
+
+
+def chinchilla() -> Law:
+    """Chinchilla (Hoffmann et al. 2022, Approach 3): ``L(N, D) = E + A / N**alpha + B / D**beta``.
+
+    Fitted as Epoch AI did: ``a, b, e = log A, log B, log E`` with ``alpha``, ``beta`` linear, so
+    ``log L = LSE(a - alpha log N, b - beta log D, e)``. No bounds by default. Default grid: Hoffmann's
+    4500 points (alpha, beta in 0..2 by 0.5; e in -1..1 by 0.5; a, b in 0..25 by 5).
+    """
+    return Law(
+        "chinchilla",
+        "E + A / N**alpha + B / D**beta",
+        ("N", "D"),
+        (
+            Param("E", "log", internal="e", grid=_E_GRID, description="irreducible loss"),
+            Param("A", "log", internal="a", grid=_AB_GRID),
+            Param("B", "log", internal="b", grid=_AB_GRID),
+            Param("alpha", grid=_EXP_GRID, description="parameter-count exponent"),
+            Param("beta", grid=_EXP_GRID, description="data exponent"),
+        ),
+        formula="E + A / N^alpha + B / D^beta",
+        description="Hoffmann et al. (2022) parametric loss; N parameters, D training tokens.",
+    )
+
+
+def chinchilla_linear_e() -> Law:
+    """Chinchilla with ``E`` fitted linearly and bounded below by 0 (as OLMo does); A, B on the log scale.
+
+    ``log L = LSE(a - alpha log N, b - beta log D; linear E)`` -- still max-shifted, and finite at E = 0.
+    """
+    return Law(
+        "chinchilla_linear_e",
+        "E + A / N**alpha + B / D**beta",
+        ("N", "D"),
+        (
+            Param("E", "identity", lower=0.0, grid=(0.5, 1.0, 1.5, 2.0, 2.5)),
+            Param("A", "log", internal="a", grid=_AB_GRID),
+            Param("B", "log", internal="b", grid=_AB_GRID),
+            Param("alpha", grid=_EXP_GRID),
+            Param("beta", grid=_EXP_GRID),
+        ),
+        formula="E + A / N^alpha + B / D^beta  (E >= 0, linear)",
+        description="Chinchilla law with a linear, non-negative irreducible loss (OLMo-style).",
+    )
+
+
+def saturating(variable: str = "C") -> Law:
+    """Saturating power law in one variable: ``L(x) = E + A / x**alpha`` (for L(C), L(N) or L(D)).
+
+    ``E`` and ``A`` on the log scale (``e``, ``a``), ``alpha`` linear.
+    """
+    return Law(
+        f"saturating_{variable}",
+        f"E + A / {variable}**alpha",
+        (variable,),
+        (
+            Param("E", "log", internal="e", grid=_E_GRID),
+            Param("A", "log", internal="a", grid=_AB_GRID),
+            Param("alpha", grid=(0.05, 0.1, 0.2, 0.3, 0.5, 1.0)),
+        ),
+        formula=f"E + A / {variable}^alpha",
+        description=f"Saturating power law of the loss in {variable}.",
+    )
+
+
+def kaplan() -> Law:
+    """Kaplan et al. (2020): ``L(N, D) = ((N_c / N)**(alpha_N / alpha_D) + D_c / D)**alpha_D``.
+
+    ``N_c``, ``D_c`` on the log scale (``log_Nc``, ``log_Dc``); the exponents linear and positive.
+    Kaplan's values: alpha_N 0.076, alpha_D 0.095, N_c 8.8e13, D_c 5.4e13.
+    """
+    return Law(
+        "kaplan",
+        "((Nc / N)**(alpha_N / alpha_D) + Dc / D)**alpha_D",
+        ("N", "D"),
+        (
+            Param("Nc", "log", internal="log_Nc", grid=(25.0, 30.0, 35.0, 40.0)),
+            Param("Dc", "log", internal="log_Dc", grid=(25.0, 30.0, 35.0, 40.0)),
+            Param("alpha_N", lower=1e-6, grid=(0.05, 0.1, 0.3)),
+            Param("alpha_D", lower=1e-6, grid=(0.05, 0.1, 0.3)),
+        ),
+        formula="((N_c / N)^(alpha_N / alpha_D) + D_c / D)^alpha_D",
+        description="Kaplan et al. (2020) joint law of parameters and data.",
+    )
+
+
+_REGISTRY: dict[str, Callable[[], Law]] = {
+    "chinchilla": chinchilla,
+    "chinchilla_linear_e": chinchilla_linear_e,
+    "kaplan": kaplan,
+    "saturating": saturating,
+    "saturating_C": lambda: saturating("C"),
+    "saturating_N": lambda: saturating("N"),
+    "saturating_D": lambda: saturating("D"),
+}
+
+
+def available() -> list[str]:
+    """Names of the built-in laws."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str | Law) -> Law:
+    """A built-in law by name (a :class:`Law` is returned unchanged)."""
+    if isinstance(name, Law):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"law must be a Law or the name of a built-in law, got {type(name).__name__}")
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise ValueError(f"unknown law {name!r}; built-in laws: {', '.join(available())}") from None

@@ -1,0 +1,41 @@
+"""Per-fit status codes. The numbers match cpp/include/lawfit/status.hpp; this is the one message table."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(enum.IntEnum):
+    """Why a fit stopped. ``CONVERGED`` and ``CONVERGED_AT_BOUND`` count as success."""
+
+    CONVERGED = 0
+    CONVERGED_AT_BOUND = 1
+    MAX_ITERATIONS = 2
+    STEP_FAILED = 3
+    NON_FINITE = 4
+    NOT_RUN = 5
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+    @property
+    def success(self) -> bool:
+        return self <= Status.CONVERGED_AT_BOUND
+
+
+_MESSAGES = {
+    Status.CONVERGED: "converged: the Newton step is negligible (a stationary point)",
+    Status.CONVERGED_AT_BOUND: "converged with at least one parameter on a bound",
+    Status.MAX_ITERATIONS: "stopped at the iteration limit before converging",
+    Status.STEP_FAILED: "the trust region collapsed: no step decreases the objective, yet the point is not stationary",
+    Status.NON_FINITE: "the objective or its derivatives are not finite (overflow, or log of a non-positive value)",
+    Status.NOT_RUN: "not run: the weight row has no positive weight",
+}
+
+
+def is_success(codes):
+    """Vectorised success test for an array of status codes."""
+    import numpy as np
+
+    return np.asarray(codes) <= int(Status.CONVERGED_AT_BOUND)
