@@ -207,5 +207,8 @@ void register_engine(py::module_& m) {
     m.def("evaluate", &evaluate, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("params"),
           py::arg("weights"), py::arg("loss_kind"), py::arg("delta"), py::arg("derivatives"), py::arg("threads"));
     m.def("isa", &lawfit::evaluator_isa, "Instruction set of the evaluator build in use.");
+    m.def("set_isa", [](const std::string& name) {
+        if (!lawfit::set_isa(name)) throw std::invalid_argument("unknown or unavailable instruction set: " + name);
+    }, "Force an evaluator build ('auto', 'generic', 'avx2'); for tests.");
     m.def("default_threads", &lawfit::default_threads);
 }

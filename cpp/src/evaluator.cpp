@@ -2,6 +2,9 @@
 // the choice depends only on the CPU, never on the thread count.
 #include "lawfit/evaluator.hpp"
 
+#include <atomic>
+#include <string>
+
 namespace lawfit {
 namespace isa_generic {
 std::unique_ptr<Evaluator> make(const Program&, const Analysis&, const Loss&);
@@ -13,7 +16,7 @@ std::unique_ptr<Evaluator> make(const Program&, const Analysis&, const Loss&);
 #endif
 
 namespace {
-bool use_avx2() {
+bool cpu_has_avx2() {
 #if defined(LAWFIT_HAVE_AVX2_BUILD) && (defined(__GNUC__) || defined(__clang__))
     static const bool ok = [] {
         __builtin_cpu_init();
@@ -24,7 +27,21 @@ bool use_avx2() {
     return false;
 #endif
 }
+std::atomic<bool> force_generic{false};
+bool use_avx2() { return cpu_has_avx2() && !force_generic.load(); }
 }  // namespace
+
+bool set_isa(const std::string& name) {
+    if (name == "generic") {
+        force_generic = true;
+        return true;
+    }
+    if (name == "auto" || (name == "avx2" && cpu_has_avx2())) {
+        force_generic = false;
+        return true;
+    }
+    return false;
+}
 
 std::unique_ptr<Evaluator> make_evaluator(const Program& prog, const Analysis& an, const Loss& loss) {
 #if defined(LAWFIT_HAVE_AVX2_BUILD)

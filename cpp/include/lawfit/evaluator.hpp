@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "lawfit/program.hpp"
 
@@ -47,5 +48,8 @@ public:
 std::unique_ptr<Evaluator> make_evaluator(const Program& prog, const Analysis& an, const Loss& loss);
 // Name of the implementation make_evaluator picks ("avx2" or "generic").
 const char* evaluator_isa();
+// Select the implementation for evaluators made from now on: "auto" (fastest available), "generic", or
+// "avx2" (if the CPU has it). Returns false if the name is unknown or unavailable. For tests.
+bool set_isa(const std::string& name);
 
 }  // namespace lawfit

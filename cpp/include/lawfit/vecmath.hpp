@@ -240,7 +240,7 @@ inline double log_finish(double x, double s, double f, double k) noexcept {
     const std::uint64_t c = (infnan & a) | (negnz & kNegNaNBits) | (zero & kNegInfBits);
     return y + from_bits(c);
 #else
-    const double r1 = select(mask_of(!(x <= from_bits(kMaxBits))), x, y);  // +-inf, NaN
+    const double r1 = select(mask_of(!(x <= from_bits(kMaxBits))), y + x, y);  // +-inf, NaN (quieted)
     const double r2 = select(mask_of(x < 0.0), from_bits(kNegNaNBits), r1);
     return select(mask_of(x == 0.0), from_bits(kNegInfBits), r2);
 #endif
