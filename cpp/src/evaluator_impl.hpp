@@ -120,6 +120,8 @@ public:
         }
         for (std::size_t i = 0; i < n; ++i)
             if (static_cast<Op>(prog_.code[i].op) == Op::feature) feature_nodes_.push_back(static_cast<int>(i));
+        if (static_cast<Op>(prog_.code[n - 1].op) == Op::lse && an_.nodes[n - 1].pointwise)
+            fused_root_ = static_cast<int>(n - 1);
     }
 
     std::int64_t set_points(const DataView& data, const double* weights) override {
@@ -166,7 +168,9 @@ public:
             if (mode >= 1 && !root_is_feature) {
                 const Node& nd = nodes_[root];
                 for (int j : ri.grad) G[j] += dot<B>(rw1_, nd.g[j]);
-                if (mode >= 2)
+                if (mode >= 2 && root == fused_root_)
+                    fused_root_hessian(H);
+                else if (mode >= 2)
                     for (std::size_t q = 0; q < ri.hess.size(); ++q) {
                         const int pq = ri.hess[q];
                         H[pq] += dot<B>(rw1_, nd.h[pq]) + dot3<B>(rw2_, nd.g[ri.hess_j[q]], nd.g[ri.hess_k[q]]);
@@ -385,41 +389,72 @@ private:
         const std::int32_t* args = prog_.args.data() + in.a;
         const std::int32_t* flags = prog_.argflags.data() + in.a;
         std::vector<double*>& W = lse_w_[i];
-        double* __restrict mx = mx_;
         double* __restrict S = sum_;
-        const double ninf = -std::numeric_limits<double>::infinity();
-        for (int t = 0; t < M; ++t) mx[t] = ninf;
-        // Shift by the largest term, log-space and linear alike (log of a linear term is its log-size).
-        for (int k = 0; k < K; ++k) {
-            const double* __restrict a = val(args[k]);
-            double* __restrict wk = W[k];
-            if (flags[k] == 0) {
-                for (int t = 0; t < M; ++t) mx[t] = a[t] > mx[t] ? a[t] : mx[t];
-            } else {
-                for (int t = 0; t < M; ++t) {
-                    wk[t] = vm::log(a[t]);
-                    mx[t] = wk[t] > mx[t] ? wk[t] : mx[t];
-                }
-            }
-        }
+        double* __restrict v = o.v;
+        // Fast path: sum the terms directly (exp of a data-independent argument once per call). Exact
+        // whenever every sum lies well inside the normal range, which is checked; otherwise the block is
+        // redone with the max-shifted form below. Both give log(sum) to a few ulp.
         set_zero<M>(S);
         for (int k = 0; k < K; ++k) {
             const double* __restrict a = val(args[k]);
             double* __restrict wk = W[k];
-            if (flags[k] == 0) {
+            if (flags[k] != 0) {
                 for (int t = 0; t < M; ++t) {
-                    wk[t] = vm::exp(a[t] - mx[t]);
-                    S[t] += wk[t];
+                    wk[t] = 1.0;  // d sum / d linear term
+                    S[t] += a[t];
+                }
+            } else if (M > 1 && !an_.nodes[args[k]].pointwise) {
+                const double e = vm::exp(a[0]);
+                for (int t = 0; t < M; ++t) {
+                    wk[t] = e;
+                    S[t] += e;
                 }
             } else {
                 for (int t = 0; t < M; ++t) {
-                    wk[t] = vm::exp(-mx[t]);  // d value / d linear term, times S
-                    S[t] += a[t] * wk[t];
+                    wk[t] = vm::exp(a[t]);
+                    S[t] += wk[t];
                 }
             }
         }
-        double* __restrict v = o.v;
-        for (int t = 0; t < M; ++t) v[t] = mx[t] + vm::log(S[t]);
+        bool safe = true;
+        for (int t = 0; t < M; ++t) safe &= (S[t] >= 1e-290) & (S[t] <= 1e290);
+        if (safe) {
+            for (int t = 0; t < M; ++t) v[t] = vm::log(S[t]);
+        } else {
+            double* __restrict mx = mx_;
+            const double ninf = -std::numeric_limits<double>::infinity();
+            for (int t = 0; t < M; ++t) mx[t] = ninf;
+            // Shift by the largest term, log-space and linear alike (log of a linear term is its log-size).
+            for (int k = 0; k < K; ++k) {
+                const double* __restrict a = val(args[k]);
+                double* __restrict wk = W[k];
+                if (flags[k] == 0) {
+                    for (int t = 0; t < M; ++t) mx[t] = a[t] > mx[t] ? a[t] : mx[t];
+                } else {
+                    for (int t = 0; t < M; ++t) {
+                        wk[t] = vm::log(a[t]);
+                        mx[t] = wk[t] > mx[t] ? wk[t] : mx[t];
+                    }
+                }
+            }
+            set_zero<M>(S);
+            for (int k = 0; k < K; ++k) {
+                const double* __restrict a = val(args[k]);
+                double* __restrict wk = W[k];
+                if (flags[k] == 0) {
+                    for (int t = 0; t < M; ++t) {
+                        wk[t] = vm::exp(a[t] - mx[t]);
+                        S[t] += wk[t];
+                    }
+                } else {
+                    for (int t = 0; t < M; ++t) {
+                        wk[t] = vm::exp(-mx[t]);  // d value / d linear term, times S
+                        S[t] += a[t] * wk[t];
+                    }
+                }
+            }
+            for (int t = 0; t < M; ++t) v[t] = mx[t] + vm::log(S[t]);
+        }
         if (mode_ < 1) return;
         for (int t = 0; t < M; ++t) S[t] = 1.0 / S[t];
         for (int k = 0; k < K; ++k) {
@@ -434,7 +469,7 @@ private:
                 if (gk) acc_xy<M>(g, W[k], gk);
             }
         }
-        if (mode_ < 2) return;
+        if (mode_ < 2 || (M > 1 && i == fused_root_)) return;  // the fused root's Hessian goes straight into H
         for (std::size_t q = 0; q < info.hess.size(); ++q) {
             const int pq = info.hess[q], j = info.hess_j[q], kk = info.hess_k[q];
             double* h = o.h[pq];
@@ -445,6 +480,35 @@ private:
                 if (flags[k] == 0 && nk.g[j] && nk.g[kk]) acc_xyz<M>(h, W[k], nk.g[j], nk.g[kk]);
             }
             sub_xy<M>(h, o.g[j], o.g[kk]);
+        }
+    }
+
+    // Hessian contribution of a log-sum-exp root without forming its per-point Hessian:
+    // sum_i rw1_i h_i + rw2_i g_i g_i^T with h = sum_k W_k (h_k + [log arg] g_k g_k^T) - g g^T.
+    void fused_root_hessian(double* H) {
+        const int i = fused_root_;
+        const Instr& in = prog_.code[i];
+        const NodeInfo& info = an_.nodes[i];
+        const Node& o = nodes_[i];
+        const int K = in.b;
+        const std::int32_t* args = prog_.args.data() + in.a;
+        const std::int32_t* flags = prog_.argflags.data() + in.a;
+        std::vector<double*>& W = lse_w_[i];
+        for (int k = 0; k < K; ++k) {  // u_k = rw1 * W_k, in place (W is not needed after this)
+            double* __restrict wk = W[k];
+            for (int t = 0; t < B; ++t) wk[t] *= rw1_[t];
+        }
+        double* __restrict d = d1_;
+        for (int t = 0; t < B; ++t) d[t] = rw2_[t] - rw1_[t];
+        for (std::size_t q = 0; q < info.hess.size(); ++q) {
+            const int pq = info.hess[q], j = info.hess_j[q], kk = info.hess_k[q];
+            double acc = dot3<B>(d, o.g[j], o.g[kk]);
+            for (int k = 0; k < K; ++k) {
+                const Node& nk = node(args[k]);
+                if (nk.h[pq]) acc += dot<B>(W[k], nk.h[pq]);
+                if (flags[k] == 0 && nk.g[j] && nk.g[kk]) acc += dot3<B>(W[k], nk.g[j], nk.g[kk]);
+            }
+            H[pq] += acc;
         }
     }
 
@@ -460,6 +524,7 @@ private:
     std::int64_t m_ = 0, mpad_ = 0;
     const double* theta_ = nullptr;
     int mode_ = 0;
+    int fused_root_ = -1;  // the root node, when it is a pointwise log-sum-exp
     double curvature_ = 0.0;
     mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);
 };

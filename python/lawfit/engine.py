@@ -99,9 +99,17 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
     is_fixed = np.zeros(P, dtype=bool)
     for name, v in (fixed or {}).items():
         i = law.index(name)
-        iv = float(law.value_to_internal(name, v))
+        if isinstance(v, (bool, str, bytes)) or np.ndim(v) != 0:
+            raise TypeError(f"fixed value of parameter {name!r} must be a number, got {v!r}")
+        try:
+            iv = float(law.value_to_internal(name, v))
+        except (TypeError, ValueError):
+            raise TypeError(f"fixed value of parameter {name!r} must be a number, got {v!r}") from None
         if not math.isfinite(iv):
             raise ValueError(f"fixed value {v!r} of parameter {name!r} is not valid on its scale")
+        if not lo[i] <= iv <= hi[i]:
+            raise ValueError(f"fixed value {v!r} of parameter {name!r} is outside its bounds "
+                             f"[{lo[i]:g}, {hi[i]:g}] (internal scale)")
         fixed_value[i], is_fixed[i] = iv, True
     # Tied groups: union by representative (lowest index).
     parent = list(range(P))
@@ -282,6 +290,10 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     for name, v in (("max_iter", max_iter),):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    for name, v in (("xtol", xtol), ("ftol", ftol), ("radius0", radius0), ("irls", irls),
+                    ("switch_rtol", switch_rtol)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"solver option {name} must be a number, got {v!r}")
     out = _core.minimize(law.core_program(), ds.features, ds.target, w, free, con.free_index, con.fixed_value,
                          con.lower, con.upper, kind, delta, int(max_iter), float(xtol), float(ftol),
                          float(radius0), float(irls), float(switch_rtol), keep == "all", _threads(threads))

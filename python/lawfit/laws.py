@@ -174,9 +174,22 @@ class Law:
     def to_internal(self, values: Mapping[str, float]) -> np.ndarray:
         """Internal parameter vector from a mapping of every parameter (natural or internal names)."""
         out = np.full(self.n_params, np.nan)
+        given: dict[int, str] = {}
         for k, v in values.items():
-            out[self.index(k)] = self.value_to_internal(k, v)
-        missing = [self.params[i].name for i in np.flatnonzero(np.isnan(out))]
+            i = self.index(k)
+            if i in given:
+                raise ValueError(f"parameter {self.params[i].name!r} of law {self.name!r} is given twice "
+                                 f"(as {given[i]!r} and {k!r})")
+            given[i] = k
+            try:
+                out[i] = self.value_to_internal(k, v)
+            except (TypeError, ValueError):
+                raise TypeError(f"the value of parameter {k!r} must be a number, got {v!r}") from None
+            if not np.isfinite(out[i]):
+                raise ValueError(f"value {float(v):g} of parameter {k!r} is not valid on its scale"
+                                 + (" (log-transformed: it must be > 0)" if k == self.params[i].name
+                                    and self.params[i].transform == "log" else " (it must be finite)"))
+        missing = [p.name for i, p in enumerate(self.params) if i not in given]
         if missing:
             raise ValueError(f"values missing for parameters {missing} of law {self.name!r}")
         return out

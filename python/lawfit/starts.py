@@ -29,13 +29,26 @@ def grid(law, axes: Mapping[str, Any]) -> np.ndarray:
     for i, p in enumerate(law.params):
         if i in given:
             k, v = given[i]
-            vals = np.atleast_1d(law.value_to_internal(k, np.asarray(v, dtype=float)))
+            vals = np.atleast_1d(law.value_to_internal(k, _numeric(k, v)))
             if vals.ndim != 1 or vals.size == 0:
                 raise ValueError(f"starting values for {k!r} must be a non-empty 1-d sequence")
+            if not np.isfinite(vals).all():
+                bad = np.atleast_1d(np.asarray(v, dtype=float))[~np.isfinite(vals)][0]
+                raise ValueError(f"starting value {bad:g} for {k!r} is not valid on its scale"
+                                 + (" (log-transformed: it must be > 0)" if k == p.name and p.transform == "log"
+                                    else " (it must be finite)"))
             cols.append([float(x) for x in vals])
         else:
             cols.append([float(p.grid[0]) if p.grid else 0.0])
     return np.array(list(itertools.product(*cols)), dtype=float)
+
+
+def _numeric(name: str, value: Any) -> np.ndarray:
+    """Starting values given for ``name`` as a float array, or a TypeError naming the parameter."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"starting values for {name!r} must be numbers, got {value!r}")
+    return np.asarray(arr, dtype=float)
 
 
 def hoffmann_grid(law) -> np.ndarray:
@@ -69,7 +82,7 @@ def resolve(law, starts: Any) -> np.ndarray:
         raise ValueError(f"unknown start strategy {starts!r}; use 'grid', 'hoffmann', a dict or an array")
     if isinstance(starts, Mapping):
         if all(np.ndim(v) == 0 for v in starts.values()) and len(starts) == law.n_params:
-            return law.to_internal(starts)[None, :]
+            return law.to_internal({k: _numeric(k, v) for k, v in starts.items()})[None, :]
         return grid(law, starts)
     arr = np.asarray(starts)
     if arr.dtype.kind not in "iuf":

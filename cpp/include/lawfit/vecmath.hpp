@@ -5,7 +5,7 @@
 //   void   lawfit::vm::exp_n(const double* x, double* y, std::size_t n);  // y[i] = exp(x[i])
 //   void   lawfit::vm::log_n(const double* x, double* y, std::size_t n);  // y[i] = log(x[i])
 //
-// (x == y is allowed for the array versions.)
+// For the array versions x == y (in place) is allowed; other overlaps are not.
 //
 // Everything is straight-line code: each lane computes the ordinary result and
 // the special-case values, and masks pick one.  No tables, no libm calls, no
@@ -62,22 +62,6 @@
 #include <cstdint>
 #include <cstring>
 
-namespace lawfit::vm {
-
-namespace detail {
-
-inline std::uint64_t to_bits(double d) noexcept {
-    std::uint64_t u;
-    std::memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-inline double from_bits(std::uint64_t u) noexcept {
-    double d;
-    std::memcpy(&d, &u, sizeof d);
-    return d;
-}
-
 // Lane masks (all-ones or all-zeros per 64-bit lane), applied with and/andnot/or
 // on the bit patterns.  Never a ?: on doubles: under the default
 // -ftrapping-math, gcc sinks the FP work that feeds a ?: into the branches, and
@@ -96,6 +80,48 @@ inline double from_bits(std::uint64_t u) noexcept {
 #define LAWFIT_VM_SIGN_MASKS 0
 #endif
 #endif
+
+// Everything lives in an inline namespace named after the instruction set and
+// mask path this translation unit is compiled for.  Files built with different
+// flags (say, an -mavx2 kernel next to a baseline one) then get distinct
+// symbols, and the linker cannot merge an AVX2 copy of an inline function into
+// code that must run on any x86-64.  Callers still write lawfit::vm::exp.
+#if defined(__AVX512F__)
+#define LAWFIT_VM_ISA_NS_ isa_avx512f
+#elif defined(__AVX2__) && defined(__FMA__)
+#define LAWFIT_VM_ISA_NS_ isa_avx2_fma
+#elif defined(__AVX2__)
+#define LAWFIT_VM_ISA_NS_ isa_avx2
+#elif defined(__AVX__)
+#define LAWFIT_VM_ISA_NS_ isa_avx
+#elif defined(__SSE4_2__)
+#define LAWFIT_VM_ISA_NS_ isa_sse4_2
+#else
+#define LAWFIT_VM_ISA_NS_ isa_base
+#endif
+#if LAWFIT_VM_SIGN_MASKS
+#define LAWFIT_VM_MASK_NS_ masks_sign
+#else
+#define LAWFIT_VM_MASK_NS_ masks_cmp
+#endif
+
+namespace lawfit::vm {
+inline namespace LAWFIT_VM_ISA_NS_ {
+inline namespace LAWFIT_VM_MASK_NS_ {
+
+namespace detail {
+
+inline std::uint64_t to_bits(double d) noexcept {
+    std::uint64_t u;
+    std::memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+inline double from_bits(std::uint64_t u) noexcept {
+    double d;
+    std::memcpy(&d, &u, sizeof d);
+    return d;
+}
 
 inline std::uint64_t mask_of(bool c) noexcept {
     return std::uint64_t{0} - static_cast<std::uint64_t>(c);
@@ -291,4 +317,6 @@ inline void log_n(const double* x, double* y, std::size_t n) noexcept {
     for (; i < n; ++i) y[i] = lawfit::vm::log(x[i]);
 }
 
+}  // inline namespace LAWFIT_VM_MASK_NS_
+}  // inline namespace LAWFIT_VM_ISA_NS_
 }  // namespace lawfit::vm
