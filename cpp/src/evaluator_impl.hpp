@@ -57,6 +57,21 @@ inline double dot3(const double* __restrict a, const double* __restrict b, const
     }
 }
 
+// Number of entries not in [lo, hi] (NaN counts), as a double; 8 lanes so that it vectorises.
+template <int M>
+inline double count_outside(const double* __restrict a, double lo, double hi) {
+    if constexpr (M < 8) {
+        double n = 0.0;
+        for (int i = 0; i < M; ++i) n += (a[i] >= lo && a[i] <= hi) ? 0.0 : 1.0;
+        return n;
+    } else {
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int i = 0; i < M; i += 8)
+            for (int l = 0; l < 8; ++l) acc[l] += (a[i + l] >= lo && a[i + l] <= hi) ? 0.0 : 1.0;
+        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    }
+}
+
 template <int M>
 inline void set_zero(double* __restrict o) {
     for (int i = 0; i < M; ++i) o[i] = 0.0;
@@ -170,11 +185,14 @@ public:
                 for (int j : ri.grad) G[j] += dot<B>(rw1_, nd.g[j]);
                 if (mode >= 2 && root == fused_root_)
                     fused_root_hessian(H);
-                else if (mode >= 2)
-                    for (std::size_t q = 0; q < ri.hess.size(); ++q) {
-                        const int pq = ri.hess[q];
-                        H[pq] += dot<B>(rw1_, nd.h[pq]) + dot3<B>(rw2_, nd.g[ri.hess_j[q]], nd.g[ri.hess_k[q]]);
-                    }
+                else if (mode >= 2)  // every pair of the root's gradient: rho'' g g^T is there even where h = 0
+                    for (std::size_t a = 0; a < ri.grad.size(); ++a)
+                        for (std::size_t b = a; b < ri.grad.size(); ++b) {
+                            const int j = ri.grad[a], k = ri.grad[b], pq = pair_index(j, k);
+                            double acc = dot3<B>(rw2_, nd.g[j], nd.g[k]);
+                            if (nd.h[pq]) acc += dot<B>(rw1_, nd.h[pq]);
+                            H[pq] += acc;
+                        }
             }
         }
         if (mode >= 1) {
@@ -294,8 +312,9 @@ private:
                         set_zero<M>(h);
                         if (na.h[pq]) acc_xy<M>(h, na.h[pq], b);
                         if (nb.h[pq]) acc_xy<M>(h, a, nb.h[pq]);
+                        // d2(ab)/dj dk includes a_j b_k + a_k b_j: both terms, also when j == k.
                         if (na.g[j] && nb.g[k]) acc_xy<M>(h, na.g[j], nb.g[k]);
-                        if (j != k && na.g[k] && nb.g[j]) acc_xy<M>(h, na.g[k], nb.g[j]);
+                        if (na.g[k] && nb.g[j]) acc_xy<M>(h, na.g[k], nb.g[j]);
                     }
                 return;
             }
@@ -416,9 +435,7 @@ private:
                 }
             }
         }
-        bool safe = true;
-        for (int t = 0; t < M; ++t) safe &= (S[t] >= 1e-290) & (S[t] <= 1e290);
-        if (safe) {
+        if (count_outside<M>(S, 1e-290, 1e290) == 0.0) {
             for (int t = 0; t < M; ++t) v[t] = vm::log(S[t]);
         } else {
             double* __restrict mx = mx_;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 
 #include "lawfit/smallmat.hpp"
@@ -159,6 +161,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     double s[kMaxParams];
     for (int j = 0; j < n; ++j) x[j] = std::min(std::max(x[j], lo[j]), hi[j]);
 
+    static const bool trace = std::getenv("LAWFIT_TRACE") != nullptr;
     double curv = opt.irls;  // phase 1 while > 0
     ev.set_curvature(curv);
     double f = evaluate_free(ev, map, x, 2, g, H);
@@ -255,12 +258,34 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
                 }
             }
         }
-        // Project the trial point into the box.
-        for (int j = 0; j < n; ++j) {
-            xt[j] = std::min(std::max(x[j] + s[j], lo[j]), hi[j]);
-            s[j] = xt[j] - x[j];
+        // Keep the trial point in the box: the step truncated at the first bound it meets (the model
+        // decreases along the whole ray, and the blocking variable lands on its bound, where the next
+        // iteration holds it) or the step projected into the box, whichever predicts more decrease.
+        double pred;
+        {
+            double alpha = 1.0;
+            for (int j = 0; j < n; ++j) {
+                if (x[j] + s[j] < lo[j]) alpha = std::min(alpha, (lo[j] - x[j]) / s[j]);
+                if (x[j] + s[j] > hi[j]) alpha = std::min(alpha, (hi[j] - x[j]) / s[j]);
+            }
+            alpha = std::max(alpha, 0.0);
+            double sp[kMaxParams], st[kMaxParams];
+            for (int j = 0; j < n; ++j) {
+                sp[j] = std::min(std::max(x[j] + s[j], lo[j]), hi[j]) - x[j];
+                st[j] = alpha * s[j];
+            }
+            const double pred_p = predicted(n, g, H, sp);
+            const double pred_t = alpha < 1.0 ? predicted(n, g, H, st) : pred_p;
+            const bool use_t = alpha < 1.0 && !(pred_p >= pred_t);
+            for (int j = 0; j < n; ++j) {
+                s[j] = use_t ? st[j] : sp[j];
+                // land exactly on the blocking bound (rounding in x + alpha s)
+                xt[j] = std::min(std::max(x[j] + s[j], lo[j]), hi[j]);
+                s[j] = xt[j] - x[j];
+            }
+            if (alpha < 1.0) interior = false;
+            pred = predicted(n, g, H, s);
         }
-        double pred = predicted(n, g, H, s);
         if (!(pred > 0.0)) {
             // Projection spoiled the model step: fall back to the projected Cauchy point.
             double d[kMaxParams], dd = 0.0, dHd = 0.0;
@@ -296,6 +321,12 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         ++out.nfev;
         const double actual = f - ft;
         const double rho = std::isfinite(ft) ? actual / pred : -1.0;
+        if (trace) {  // debugging aid: LAWFIT_TRACE=1 prints one line per iteration (use threads=1)
+            std::fprintf(stderr, "it %d phase %d f %.12e pred %.3e rho %.3f |s| %.3e delta %.3e %s free %d x", it,
+                         curv > 0.0 ? 1 : 2, f, pred, rho, norm2(n, s), delta, interior ? "int" : "bnd", m);
+            for (int j = 0; j < n; ++j) std::fprintf(stderr, " %.6g", x[j]);
+            std::fprintf(stderr, "\n");
+        }
         if (std::isfinite(ft) && pred <= opt.ftol * fscale && std::fabs(actual) <= opt.ftol * fscale) {
             // Both decreases are at rounding level: nothing left to gain here.
             if (curv > 0.0) {

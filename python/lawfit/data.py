@@ -97,17 +97,23 @@ def prepare(law, data: Any, target: str | None = "loss", columns: Mapping[str, s
                          f"{list(law.variables)} (and 'loss')")
     cols = {v: column(data, columns.get(v, v), f"law variable {v}") for v in law.variables}
     y = None
-    n = None
+    sizes = {columns.get(v, v): arr.size for v, arr in cols.items()}
     if target is not None:
         tname = columns.get("loss", target)
         loss = column(data, tname, "observed loss")
         y = np.log(loss)
-        n = loss.size
-    for v, arr in cols.items():
-        if n is None:
-            n = arr.size
-        if arr.size != n:
-            raise ValueError(f"column {columns.get(v, v)!r} has {arr.size} values; expected {n} like the others")
+        sizes[tname] = loss.size
+    n = next(iter(sizes.values()), None)
+    if len(set(sizes.values())) > 1:
+        lengths = ", ".join(f"{k} {m}" for k, m in sizes.items())
+        values, counts = np.unique(list(sizes.values()), return_counts=True)
+        if np.sum(counts == counts.max()) > 1:  # no majority length to call the expected one
+            raise ValueError(f"columns have different lengths ({lengths}); every column needs one value per run")
+        common = int(values[np.argmax(counts)])
+        odd = [k for k, m in sizes.items() if m != common]
+        raise ValueError(
+            f"column {odd[0]!r} has {sizes[odd[0]]} values; expected {common} like the others ({lengths})"
+        )
     if not n:
         raise ValueError("data is empty: no runs to fit")
     feats = []

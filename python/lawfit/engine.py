@@ -37,7 +37,7 @@ def _threads(threads) -> int:
         return 0
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive integer or None (all cores), got {threads!r}")
-    return int(threads)
+    return int(min(threads, 2**31 - 1))  # the core uses at most one thread per chunk of work anyway
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,12 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
     ``tie`` is a list of groups (``[("alpha", "beta")]``) or a mapping ``{"beta": "alpha"}``.
     """
     P = law.n_params
+    for what, arg in (("bounds", bounds), ("fixed", fixed)):
+        if arg is not None and not isinstance(arg, Mapping):
+            raise TypeError(f"{what} must be a mapping from parameter names to "
+                            f"{'(lower, upper) pairs' if what == 'bounds' else 'values'}, got {type(arg).__name__}")
+    if isinstance(tie, str):
+        raise TypeError(f"tie must be a list of groups such as [('alpha', 'beta')], got the string {tie!r}")
     lo = np.array([p.internal_bounds()[0] for p in law.params])
     hi = np.array([p.internal_bounds()[1] for p in law.params])
     for name, b in (bounds or {}).items():
@@ -122,7 +128,8 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
     groups = [] if tie is None else ([(k, v) for k, v in tie.items()] if isinstance(tie, Mapping) else tie)
     for g in groups:
         if isinstance(g, str) or len(g) < 2:
-            raise ValueError(f"each tie must name at least two parameters, got {g!r}")
+            raise ValueError(f"each tie must name at least two parameters, got {g!r} "
+                             f"(tie is a list of groups such as [('alpha', 'beta')])")
         ids = [law.index(n) for n in g]
         kinds = {law.params[i].transform for i in ids}
         if len(kinds) > 1:
@@ -278,8 +285,11 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     con = constraints(law, bounds, fixed, tie)
     w = _weights(weights, ds.n)
     R = 1 if w is None else w.shape[0]
-    st = np.asarray(starts, dtype=float) if isinstance(starts, np.ndarray) and np.ndim(starts) == 3 else None
+    st = np.asarray(starts) if isinstance(starts, np.ndarray) and np.ndim(starts) == 3 else None
     if st is not None:
+        if st.dtype.kind not in "iuf":
+            raise TypeError(f"starts must be numeric, got dtype {st.dtype}")
+        st = np.asarray(st, dtype=float)
         if st.shape[0] != R or st.shape[2] != law.n_params:
             raise ValueError(f"per-row starts must have shape ({R}, n_starts, {law.n_params}), got {st.shape}")
         full = st
@@ -288,8 +298,8 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     free = np.ascontiguousarray(full[..., con.rep])
     _check_starts(law, con, free)
     for name, v in (("max_iter", max_iter),):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v < 2**31:
+            raise ValueError(f"{name} must be a positive integer below 2**31, got {v!r}")
     for name, v in (("xtol", xtol), ("ftol", ftol), ("radius0", radius0), ("irls", irls),
                     ("switch_rtol", switch_rtol)):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):

@@ -103,6 +103,8 @@ class Law:
         log_space: bool = False,
     ):
         self.name = str(name)
+        if isinstance(variables, str):  # "N D" or "N, D", as for lawfit.symbols
+            variables = variables.replace(",", " ").split()
         self.variables = tuple(variables)
         self.params = tuple(params)
         if not self.params:
@@ -257,6 +259,8 @@ def law(
     ``grid`` (internal scale) set defaults per parameter.
     """
     expr = parse(expression) if isinstance(expression, str) else expression
+    if isinstance(variables, str):  # "N D" or "N, D", as for lawfit.symbols
+        variables = variables.replace(",", " ").split()
     log_params = set(log_params)
     bounds = dict(bounds or {})
     grid = dict(grid or {})
