@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import datasets, engine, laws
+from . import datasets, engine, laws, starts
 from .engine import evaluate, minimize
 from .expr import parse, symbols
 from .fitting import FitResult, fit
@@ -17,5 +17,5 @@ from .status import Status
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "law", "Law", "Param", "laws", "datasets", "engine", "evaluate", "minimize",
+__all__ = ["fit", "FitResult", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "evaluate", "minimize",
            "Status", "parse", "symbols", "__version__"]

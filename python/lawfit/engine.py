@@ -259,7 +259,7 @@ class BatchFit:
 
 def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None, fixed=None, tie=None,
              loss: str = "huber", delta: float = 1e-3, keep: str = "best", max_iter: int = 200,
-             xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 1.0, irls: float = 0.25,
+             xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 0.05, irls: float = 0.25,
              switch_rtol: float = 1e-4, threads: int | None = None, columns=None) -> BatchFit:
     """Fit every (weight row, start) pair; return all fits or the best start of each row.
 

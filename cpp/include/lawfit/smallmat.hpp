@@ -16,7 +16,7 @@ inline void jacobi_eigen(int n, double* A, double* lam, double* V) {
             diag += A[i * n + i] * A[i * n + i];
             for (int j = i + 1; j < n; ++j) off += A[i * n + j] * A[i * n + j];
         }
-        if (!(off > 1e-36 * diag) || !std::isfinite(off)) break;
+        if (!(off > 1e-28 * diag) || !std::isfinite(off)) break;  // off-diagonal below 1e-14 relative
         for (int p = 0; p < n; ++p)
             for (int q = p + 1; q < n; ++q) {
                 const double apq = A[p * n + q];

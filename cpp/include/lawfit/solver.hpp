@@ -20,7 +20,7 @@ struct SolverOptions {
     double xtol = 1e-10;   // converged when the Newton step satisfies |s_j| <= xtol (1 + |x_j|) for all j
     double ftol = 1e-14;   // ... or when the Newton step predicts a decrease <= ftol |f| (rounding level),
                            // or a step's predicted and actual decrease are both that small
-    double radius0 = 1.0;  // initial trust radius, in units of max(1, |x|_inf)
+    double radius0 = 0.05; // initial trust radius, in units of max(1, |x|_inf)
     // Phase 1 (Huber only): Hessian with extra curvature irls * delta / |r| for points outside the Huber
     // band (see Evaluator::set_curvature), until its Newton step predicts a relative decrease below
     // switch_rtol; then exact Newton. irls = 0 runs exact Newton throughout.
