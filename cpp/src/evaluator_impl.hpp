@@ -89,6 +89,11 @@ inline void acc_xyz(double* __restrict o, const double* __restrict x, const doub
                     const double* __restrict z) {
     for (int i = 0; i < M; ++i) o[i] += x[i] * (y[i] * z[i]);
 }
+template <int M>  // o += w * (a - ma) * (b - mb)
+inline void acc_centred(double* __restrict o, const double* __restrict w, const double* __restrict a,
+                        const double* __restrict ma, const double* __restrict b, const double* __restrict mb) {
+    for (int i = 0; i < M; ++i) o[i] += w[i] * ((a[i] - ma[i]) * (b[i] - mb[i]));
+}
 template <int M>  // o -= x * y
 inline void sub_xy(double* __restrict o, const double* __restrict x, const double* __restrict y) {
     for (int i = 0; i < M; ++i) o[i] -= x[i] * y[i];
@@ -101,7 +106,7 @@ public:
         nodes_.resize(n);
         lse_w_.resize(n);
         // Count the block arrays: value + gradient + Hessian slots per node, lse weights, scratch.
-        std::size_t arrays = 6;  // d1, d2, rw1, rw2, lse max, lse sum
+        std::size_t arrays = 7;  // d1, d2, rw1, rw2, lse max, lse sum, zeros
         for (std::size_t i = 0; i < n; ++i) {
             if (static_cast<Op>(prog_.code[i].op) == Op::feature) continue;
             arrays += 1 + an_.nodes[i].grad.size() + an_.nodes[i].hess.size();
@@ -120,6 +125,7 @@ public:
         rw2_ = take();
         mx_ = take();
         sum_ = take();
+        zero_ = take();  // stays all zeros
         for (std::size_t i = 0; i < n; ++i) {
             const Op op = static_cast<Op>(prog_.code[i].op);
             if (op == Op::feature) {
@@ -487,10 +493,23 @@ private:
             }
         }
         if (mode_ < 2 || (M > 1 && i == fused_root_)) return;  // the fused root's Hessian goes straight into H
+        bool any_linear = false;
+        for (int k = 0; k < K; ++k) any_linear = any_linear || flags[k] != 0;
         for (std::size_t q = 0; q < info.hess.size(); ++q) {
             const int pq = info.hess[q], j = info.hess_j[q], kk = info.hess_k[q];
             double* h = o.h[pq];
             set_zero<M>(h);
+            if (!any_linear) {
+                // Centred form sum_k W_k (h_k + (g_k - g)(g_k - g)^T) (the W_k sum to 1): no cancellation
+                // when the gradients are large (Kaplan's inner sum has gradients ~ 1 / alpha_D^2).
+                for (int k = 0; k < K; ++k) {
+                    const Node& nk = node(args[k]);
+                    if (nk.h[pq]) acc_xy<M>(h, W[k], nk.h[pq]);
+                    acc_centred<M>(h, W[k], nk.g[j] ? nk.g[j] : zero_, o.g[j], nk.g[kk] ? nk.g[kk] : zero_,
+                                   o.g[kk]);
+                }
+                continue;
+            }
             for (int k = 0; k < K; ++k) {
                 const Node& nk = node(args[k]);
                 if (nk.h[pq]) acc_xy<M>(h, W[k], nk.h[pq]);
@@ -537,6 +556,7 @@ private:
     std::vector<int> uniform_, pointwise_, feature_nodes_;
     std::vector<double> ws_;
     double *d1_ = nullptr, *d2_ = nullptr, *rw1_ = nullptr, *rw2_ = nullptr, *mx_ = nullptr, *sum_ = nullptr;
+    double* zero_ = nullptr;
     std::vector<double> feat_, y_, w_;
     std::int64_t m_ = 0, mpad_ = 0;
     const double* theta_ = nullptr;
