@@ -183,6 +183,17 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         ++out.nfev;
         return std::isfinite(f) && all_finite(n, g) && all_finite(n * n, H);
     };
+    // At a stationary point of the current model: in phase 1 switch to the exact Hessian and go on (returns
+    // true); in phase 2 the fit has converged (returns false with st set).
+    auto stationary = [&](Status& st) {
+        if (curv > 0.0) {
+            if (to_exact()) return true;
+            st = Status::non_finite;
+            return false;
+        }
+        st = Status::converged;
+        return false;
+    };
 
     Status status = Status::max_iterations;
     for (int it = 0; it < opt.max_iter; ++it) {
@@ -241,11 +252,8 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             const double pred_newton = predicted(n, g, H, s);
             if (curv > 0.0) {
                 if (pred_newton <= opt.switch_rtol * fscale) {
-                    if (!to_exact()) {
-                        status = Status::non_finite;
-                        break;
-                    }
-                    continue;
+                    if (stationary(status)) continue;
+                    break;
                 }
             } else {
                 // Converged: the Newton step is negligible, or predicts only a rounding-level decrease.
@@ -306,14 +314,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             interior = false;
             pred = predicted(n, g, H, s);
             if (!(pred > 0.0)) {  // no decrease is predicted anywhere: stationary to rounding
-                if (curv > 0.0) {
-                    if (!to_exact()) {
-                        status = Status::non_finite;
-                        break;
-                    }
-                    continue;
-                }
-                status = Status::converged;
+                if (stationary(status)) continue;
                 break;
             }
         }
@@ -329,14 +330,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         }
         if (std::isfinite(ft) && pred <= opt.ftol * fscale && std::fabs(actual) <= opt.ftol * fscale) {
             // Both decreases are at rounding level: nothing left to gain here.
-            if (curv > 0.0) {
-                if (!to_exact()) {
-                    status = Status::non_finite;
-                    break;
-                }
-                continue;
-            }
-            status = Status::converged;
+            if (stationary(status)) continue;
             break;
         }
         const double snorm = norm2(n, s);
@@ -358,10 +352,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             for (int j = 0; j < n; ++j) xm = std::max(xm, std::fabs(x[j]));
             if (delta <= opt.xtol * (1.0 + xm)) {
                 if (curv > 0.0) {
-                    if (!to_exact()) {
-                        status = Status::non_finite;
-                        break;
-                    }
+                    if (!stationary(status)) break;
                     delta = opt.radius0 * std::max(1.0, xm);
                     continue;
                 }
