@@ -270,11 +270,18 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         // decreases along the whole ray, and the blocking variable lands on its bound, where the next
         // iteration holds it) or the step projected into the box, whichever predicts more decrease.
         double pred;
+        bool truncated = false;
         {
             double alpha = 1.0;
+            int block = -1;
+            double block_at = 0.0;
             for (int j = 0; j < n; ++j) {
-                if (x[j] + s[j] < lo[j]) alpha = std::min(alpha, (lo[j] - x[j]) / s[j]);
-                if (x[j] + s[j] > hi[j]) alpha = std::min(alpha, (hi[j] - x[j]) / s[j]);
+                const double bound = x[j] + s[j] < lo[j] ? lo[j] : (x[j] + s[j] > hi[j] ? hi[j] : x[j]);
+                if (bound != x[j] && (bound - x[j]) / s[j] < alpha) {
+                    alpha = (bound - x[j]) / s[j];
+                    block = j;
+                    block_at = bound;
+                }
             }
             alpha = std::max(alpha, 0.0);
             double sp[kMaxParams], st[kMaxParams];
@@ -287,10 +294,13 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             const bool use_t = alpha < 1.0 && !(pred_p >= pred_t);
             for (int j = 0; j < n; ++j) {
                 s[j] = use_t ? st[j] : sp[j];
-                // land exactly on the blocking bound (rounding in x + alpha s)
                 xt[j] = std::min(std::max(x[j] + s[j], lo[j]), hi[j]);
-                s[j] = xt[j] - x[j];
             }
+            if (use_t) {
+                xt[block] = block_at;  // exactly on the bound (x + alpha s may round to a hair inside it)
+                truncated = true;
+            }
+            for (int j = 0; j < n; ++j) s[j] = xt[j] - x[j];
             if (alpha < 1.0) interior = false;
             pred = predicted(n, g, H, s);
         }
@@ -328,14 +338,14 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             for (int j = 0; j < n; ++j) std::fprintf(stderr, " %.6g", x[j]);
             std::fprintf(stderr, "\n");
         }
-        if (std::isfinite(ft) && pred <= opt.ftol * fscale && std::fabs(actual) <= opt.ftol * fscale) {
+        if (!truncated && std::isfinite(ft) && pred <= opt.ftol * fscale && std::fabs(actual) <= opt.ftol * fscale) {
             // Both decreases are at rounding level: nothing left to gain here.
             if (stationary(status)) continue;
             break;
         }
         const double snorm = norm2(n, s);
         if (rho < 0.25) delta = 0.25 * snorm;
-        else if (rho > 0.75 && !interior) delta = std::max(delta, 4.0 * snorm);
+        else if (rho > 0.75 && !interior) delta = std::max(delta, 2.0 * snorm);
         if (rho > 1e-4) {
             if (!all_finite(n, gt) || !all_finite(n * n, Ht)) {
                 for (int j = 0; j < n; ++j) x[j] = xt[j];
