@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class FitResult:
     start_fun: np.ndarray = field(repr=False)
     start_status: np.ndarray = field(repr=False)
     start_nit: np.ndarray = field(repr=False)
+    start_theta: np.ndarray = field(repr=False)  # (n_starts, n_params) internal end points of every start
+    bootstrap: Any = field(default=None, repr=False)  # BootstrapResult when fit(..., bootstrap=n)
 
     @property
     def message(self) -> str:
@@ -102,7 +105,7 @@ class FitResult:
 
 def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 1e-3, bounds=None,
         fixed=None, tie=None, weights=None, columns=None, threads: int | None = None,
-        **solver) -> FitResult:
+        bootstrap: int | None = None, seed=None, **solver) -> FitResult:
     """Fit a scaling law to training runs from many starting points and keep the best.
 
     Parameters
@@ -117,6 +120,8 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     bounds : {name: (lower, upper)}; fixed : {name: value}; tie : [("alpha", "beta")].
     weights : non-negative weight per run (for example bootstrap counts).
     threads : worker threads (default: all cores). Results do not depend on it.
+    bootstrap, seed : when given, also refit on ``bootstrap`` resamples drawn with ``seed`` (the smart
+        start strategy of :func:`lawfit.bootstrap`); the result's ``.bootstrap`` holds them.
     **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
     """
     law = _laws.get(law)
@@ -138,7 +143,7 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     mask = int(batch.at_bound[0, best])
     at_bound = tuple(n for j, n in enumerate(batch.constraints.free_names) if mask >> j & 1)
     st = Status(int(status[best]))
-    return FitResult(
+    result = FitResult(
         law=law,
         params={p.name: float(p.to_natural(theta[i])) for i, p in enumerate(law.params)},
         internal={p.internal: float(theta[i]) for i, p in enumerate(law.params)},
@@ -146,6 +151,16 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
         nfev=int(batch.nfev[0, best]), at_bound=at_bound, best_start=best, n_starts=int(fun.size),
         n_success=int(ok.sum()), n_runs=ds.n if w is None else int(np.count_nonzero(w)), loss=loss,
         delta=float(delta), start_fun=fun, start_status=status, start_nit=batch.nit[0],
+        start_theta=batch.theta[0],
     )
+    if bootstrap is None:
+        return result
+    if w is not None:
+        raise ValueError("fit(..., bootstrap=n) resamples the runs; it does not take weights")
+    from .bootstrap import bootstrap as _bootstrap
+
+    boot = _bootstrap(law, ds, bootstrap, seed=seed, starts=starts, loss=loss, delta=delta, bounds=bounds,
+                      fixed=fixed, tie=tie, threads=threads, _full=result, **solver)
+    return dataclasses.replace(result, bootstrap=boot)
 
 

@@ -1,0 +1,261 @@
+"""Bootstrap uncertainty: refit the law on resamples of the runs, as weight rows of one engine batch.
+
+Resamples are drawn in Python from a ``numpy.random.Generator`` (or given explicitly), so the draws and
+every refit are identical for any thread count and backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from . import laws as _laws
+from .data import prepare
+from .fitting import FitResult, fit
+from .status import Status
+
+__all__ = ["bootstrap", "BootstrapResult", "resample_weights"]
+
+STRATEGIES = ("smart", "fixed", "exhaustive")
+
+
+def resample_weights(n_runs: int, n: int | None = None, *, seed=None, resamples=None) -> np.ndarray:
+    """Weight rows (n_resamples, n_runs): how often each run is drawn in each resample.
+
+    Either ``n`` resamples drawn with ``numpy.random.default_rng(seed)`` (``seed`` may also be a
+    Generator), or ``resamples``: an integer array (n_resamples, n_runs) of row positions, for example to
+    replay someone else's resamples exactly.
+    """
+    if resamples is not None:
+        idx = np.asarray(resamples)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"resamples must be an integer array of row positions, got dtype {idx.dtype}")
+        if idx.ndim != 2 or idx.shape[1] != n_runs:
+            raise ValueError(f"resamples must have shape (n_resamples, {n_runs}) (one row position per drawn "
+                             f"run), got {idx.shape}")
+        if idx.size and (idx.min() < 0 or idx.max() >= n_runs):
+            r, c = np.argwhere((idx < 0) | (idx >= n_runs))[0]
+            raise ValueError(f"resamples[{r}, {c}] = {idx[r, c]} is not a row position in 0..{n_runs - 1}")
+        return np.stack([np.bincount(row, minlength=n_runs) for row in idx]).astype(np.float64)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"the number of resamples must be a positive integer, got {n!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    draws = rng.integers(0, n_runs, size=(int(n), n_runs))
+    return np.stack([np.bincount(row, minlength=n_runs) for row in draws]).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Refits of a law on resamples of the runs.
+
+    Attributes
+    ----------
+    fit : the fit on the full data (the point estimate).
+    params : natural-scale draws, name -> array (n_resamples,); failed refits are NaN.
+    status : per-resample status codes (lawfit.Status).
+    """
+
+    law: Any
+    fit: FitResult
+    strategy: str
+    weights: np.ndarray = field(repr=False)
+    theta: np.ndarray = field(repr=False)  # internal draws (n_resamples, n_params)
+    fun: np.ndarray = field(repr=False)
+    status: np.ndarray = field(repr=False)
+    nfev: np.ndarray = field(repr=False)
+    best_start: np.ndarray = field(repr=False)
+    n_starts: int = 1
+    _jackknife: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return int(self.status.size)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.status <= int(Status.CONVERGED_AT_BOUND)
+
+    @property
+    def n_failed(self) -> int:
+        return int(np.count_nonzero(~self.ok))
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        out = {}
+        for i, p in enumerate(self.law.params):
+            v = np.asarray(p.to_natural(self.theta[:, i]), dtype=float)
+            out[p.name] = np.where(self.ok, v, np.nan)
+        return out
+
+    def draws(self):
+        """The draws as a DataFrame: natural parameters, objective, status name, one row per resample."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.params)
+        df["objective"] = self.fun
+        df["status"] = [Status(int(s)).name for s in self.status]
+        return df
+
+    def status_counts(self) -> dict[str, int]:
+        codes, counts = np.unique(self.status, return_counts=True)
+        return {Status(int(c)).name: int(k) for c, k in zip(codes, counts)}
+
+    @property
+    def se(self) -> dict[str, float]:
+        """Bootstrap standard errors (natural scale; successful refits; ddof = 1)."""
+        return {k: float(np.nanstd(v, ddof=1)) for k, v in self.params.items()}
+
+    def cov(self, scale: str = "natural"):
+        """Covariance of the draws as a DataFrame, on the natural or the internal (fitted) scale."""
+        import pandas as pd
+
+        if scale == "natural":
+            names = self.law.param_names
+            x = np.column_stack([self.params[n] for n in names])
+        elif scale == "internal":
+            names = self.law.internal_names
+            x = self.theta[self.ok]
+        else:
+            raise ValueError(f"scale must be 'natural' or 'internal', got {scale!r}")
+        x = x[np.all(np.isfinite(x), axis=1)]
+        return pd.DataFrame(np.cov(x, rowvar=False, ddof=1), index=names, columns=names)
+
+    def ci(self, level: float = 0.95, method: str = "percentile") -> dict[str, tuple[float, float]]:
+        """Two-sided intervals, name -> (low, high), natural scale.
+
+        ``method="percentile"``: quantiles of the draws. ``method="bca"``: bias-corrected and accelerated
+        (Efron), with the acceleration from a leave-one-run-out jackknife (n_runs more fits, run once).
+        """
+        if not (isinstance(level, (float, int)) and 0 < level < 1):
+            raise ValueError(f"level must lie in (0, 1), got {level!r}")
+        if method not in ("percentile", "bca"):
+            raise ValueError(f"method must be 'percentile' or 'bca', got {method!r}")
+        tail = (1 - level) / 2
+        out = {}
+        draws = self.params
+        for k, v in draws.items():
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                out[k] = (float("nan"), float("nan"))
+                continue
+            lo, hi = tail, 1 - tail
+            if method == "bca":
+                lo, hi = self._bca_levels(k, v, tail)
+            out[k] = (float(np.quantile(v, lo)), float(np.quantile(v, hi)))
+        return out
+
+    def _bca_levels(self, name: str, v: np.ndarray, tail: float) -> tuple[float, float]:
+        nd = NormalDist()
+        est = self.fit.params[name]
+        frac = (np.count_nonzero(v < est) + 0.5 * np.count_nonzero(v == est)) / v.size
+        frac = min(max(frac, 0.5 / v.size), 1 - 0.5 / v.size)
+        z0 = nd.inv_cdf(frac)
+        jack = self._jackknife_draws()[name]
+        jack = jack[np.isfinite(jack)]
+        d = jack.mean() - jack
+        denom = 6.0 * np.sum(d**2) ** 1.5
+        a = float(np.sum(d**3) / denom) if denom > 0 else 0.0
+        levels = []
+        for z in (nd.inv_cdf(tail), nd.inv_cdf(1 - tail)):
+            adj = z0 + (z0 + z) / (1 - a * (z0 + z))
+            levels.append(nd.cdf(adj))
+        return levels[0], levels[1]
+
+    def _jackknife_draws(self) -> dict[str, np.ndarray]:
+        """Leave-one-run-out refits from the full-data optimum (computed once, cached)."""
+        if "draws" not in self._jackknife:
+            ctx = self._jackknife["_ctx"]
+            n = ctx["n_runs"]
+            w = np.ones((n, n)) - np.eye(n)
+            batch = engine.minimize(self.law, ctx["data"], self.fit.x[None, :], weights=w, **ctx["options"])
+            nat = batch.natural()
+            ok = batch.success
+            self._jackknife["draws"] = {k: np.where(ok, v, np.nan) for k, v in nat.items()}
+        return self._jackknife["draws"]
+
+    def summary(self, level: float = 0.95) -> str:
+        ci = self.ci(level)
+        se = self.se
+        lines = [
+            f"bootstrap: {self.n} resamples ({self.strategy} starts, {self.n_starts} per resample), "
+            f"{self.n_failed} failed",
+            f"{'param':<10}{'estimate':>14}{'se':>14}   {int(level * 100)}% interval (percentile)",
+        ]
+        for p in self.law.params:
+            lo, hi = ci[p.name]
+            lines.append(f"{p.name:<10}{self.fit.params[p.name]:>14.6g}{se[p.name]:>14.4g}   "
+                         f"[{lo:.6g}, {hi:.6g}]")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _distinct_optima(result: FitResult, law, rtol: float = 1e-6) -> np.ndarray:
+    """Internal vectors of the distinct converged optima of a multi-start fit (best first)."""
+    ok = (result.start_status <= int(Status.CONVERGED_AT_BOUND)) & np.isfinite(result.start_fun)
+    order = np.argsort(np.where(ok, result.start_fun, np.inf), kind="stable")
+    out: list[np.ndarray] = []
+    theta = result.start_theta
+    for i in order:
+        if not ok[i]:
+            break
+        x = theta[i]
+        if all(np.max(np.abs(x - y) / (1.0 + np.abs(y))) > rtol for y in out):
+            out.append(x)
+    return np.array(out) if out else result.x[None, :]
+
+
+def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: str = "smart",
+              start: Any = None, starts: Any = "grid", max_basins: int = 8, loss: str = "huber",
+              delta: float = 1e-3, bounds=None, fixed=None, tie=None, columns=None,
+              threads: int | None = None, _full: FitResult | None = None, **solver) -> BootstrapResult:
+    """Refit ``law`` on ``n`` bootstrap resamples of the runs and collect the estimates.
+
+    Parameters
+    ----------
+    n, seed : number of resamples and the seed (or ``numpy.random.Generator``) that draws them.
+    resamples : instead, an integer array (n_resamples, n_runs) of row positions to replay exactly.
+    strategy : start points per resample:
+        ``"fixed"`` - one start per resample, ``start`` (default: the full-data optimum); Epoch AI used
+        Hoffmann et al.'s published point;
+        ``"exhaustive"`` - the whole grid ``starts`` for every resample;
+        ``"smart"`` (default) - the distinct optima (basins) the grid reaches on the full data, at most
+        ``max_basins`` of them, for every resample.
+    starts : the grid of the full-data fit (and of ``"exhaustive"``): as in :func:`lawfit.fit`.
+    The other options are those of :func:`lawfit.fit` and apply to every refit.
+    """
+    law = _laws.get(law)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown bootstrap strategy {strategy!r}; choose one of {STRATEGIES}")
+    ds = prepare(law, data, columns=columns)
+    weights = resample_weights(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
+    options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss, delta=delta, threads=threads, **solver)
+    full = _full if _full is not None else fit(law, ds, starts=starts, **options)
+    if strategy == "fixed":
+        if start is None:
+            st = full.x[None, :]
+        else:
+            from .starts import resolve
+
+            st = resolve(law, start)
+            if st.shape[0] != 1:
+                raise ValueError("strategy='fixed' takes one start; use 'exhaustive' or 'smart' for a grid")
+    elif strategy == "exhaustive":
+        from .starts import resolve
+
+        st = resolve(law, starts)
+    else:
+        st = _distinct_optima(full, law)[:max_basins]
+    batch = engine.minimize(law, ds, st, weights=weights, keep="best", **options)
+    ctx = {"data": ds, "n_runs": ds.n, "options": options}
+    return BootstrapResult(
+        law=law, fit=full, strategy=strategy, weights=weights, theta=batch.theta, fun=batch.fun,
+        status=batch.status, nfev=batch.nfev, best_start=batch.best_start, n_starts=int(st.shape[0]),
+        _jackknife={"_ctx": ctx},
+    )
+
