@@ -334,18 +334,20 @@ def compile_law(
 
 
 def program_predict(prog: Program, features: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Evaluate a program in NumPy (value only): the output at every point. For checks and predictions."""
+    """Evaluate a program in NumPy (value only): the output at every point. For checks and predictions.
+    Complex features or parameters are allowed (complex-step derivatives)."""
     vals: list = []
     n = features.shape[1]
+    dtype = np.result_type(features.dtype, np.asarray(theta).dtype, np.float64)
     for i in range(len(prog.op)):
         o, ia, ib = int(prog.op[i]), int(prog.a[i]), int(prog.b[i])
         with np.errstate(all="ignore"):
             if o == 0:
-                v = np.full(n, prog.imm[i])
+                v = np.full(n, prog.imm[i], dtype=dtype)
             elif o == 1:
                 v = features[ia]
             elif o == 2:
-                v = np.full(n, theta[ia])
+                v = np.full(n, theta[ia], dtype=dtype)
             elif o == 3:
                 v = vals[ia] + vals[ib]
             elif o == 4:
@@ -364,7 +366,7 @@ def program_predict(prog: Program, features: np.ndarray, theta: np.ndarray) -> n
                 ids = prog.args[ia:ia + ib]
                 fl = prog.argflags[ia:ia + ib]
                 logs = np.stack([vals[j] if f == 0 else np.log(vals[j]) for j, f in zip(ids, fl)])
-                m = logs.max(axis=0)
+                m = logs.real.max(axis=0)  # real part: also for complex-step derivatives
                 v = m + np.log(np.exp(logs - m).sum(axis=0))
             elif o == 11:
                 v = np.expm1(vals[ia])
