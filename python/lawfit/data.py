@@ -95,7 +95,14 @@ def prepare(law, data: Any, target: str | None = "loss", columns: Mapping[str, s
     if unknown:
         raise ValueError(f"columns= maps unknown names {sorted(unknown)}; the law's variables are "
                          f"{list(law.variables)} (and 'loss')")
-    cols = {v: column(data, columns.get(v, v), f"law variable {v}") for v in law.variables}
+    derived = getattr(law, "derived", {})
+    cols = {v: column(data, columns.get(v, v), f"law variable {v}") for v in law.variables if v not in derived}
+    for v, (inputs, fn) in derived.items():  # computed from other variables unless the data has the column
+        if _get(data, columns.get(v, v)) is not None:
+            cols[v] = column(data, columns.get(v, v), f"law variable {v}")
+        else:
+            cols[v] = column({v: np.asarray(fn(*(cols[i] for i in inputs)), dtype=float)}, v,
+                             f"law variable {v}, derived from {', '.join(inputs)}")
     y = None
     sizes = {columns.get(v, v): arr.size for v, arr in cols.items()}
     if target is not None:

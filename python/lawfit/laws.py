@@ -21,8 +21,8 @@ import numpy as np
 from . import compiler
 from .expr import Expr, parse
 
-__all__ = ["Param", "Law", "law", "get", "available", "chinchilla", "chinchilla_linear_e", "saturating",
-           "kaplan"]
+__all__ = ["Param", "Law", "law", "get", "available", "chinchilla", "chinchilla_linear_e", "chinchilla_tied",
+           "saturating", "power_law", "kaplan", "kaplan_learning_curve", "data_constrained"]
 
 _TRANSFORMS = ("identity", "log")
 
@@ -101,6 +101,7 @@ class Law:
         formula: str = "",
         description: str = "",
         log_space: bool = False,
+        derived: Mapping[str, tuple] | None = None,
     ):
         self.name = str(name)
         if isinstance(variables, str):  # "N D" or "N, D", as for lawfit.symbols
@@ -130,6 +131,13 @@ class Law:
         unused = set(self.param_names) - used
         if unused:
             raise ValueError(f"law {self.name!r}: parameters {sorted(unused)} do not appear in the expression")
+        # Variables computed from other variables when the data has no such column:
+        # name -> (input variable names, function of their arrays).
+        self.derived = dict(derived or {})
+        for v, spec in self.derived.items():
+            if v not in self.variables or not all(i in self.variables and i != v for i in spec[0]):
+                raise ValueError(f"law {self.name!r}: derived variable {v!r} must be a variable computed from "
+                                 f"other variables")
         self.formula = formula or str(self.expression)
         self.description = description
         self.log_space = bool(log_space)
@@ -322,6 +330,8 @@ def chinchilla_linear_e() -> Law:
     """Chinchilla with ``E`` fitted linearly and bounded below by 0 (as OLMo does); A, B on the log scale.
 
     ``log L = LSE(a - alpha log N, b - beta log D; linear E)`` -- still max-shifted, and finite at E = 0.
+    Bounds: E >= 0, the rest unbounded. Default grid: E in {0.5, 1, 1.5, 2, 2.5} with Hoffmann's values for
+    a, b, alpha, beta (4500 points).
     """
     return Law(
         "chinchilla_linear_e",
@@ -342,7 +352,8 @@ def chinchilla_linear_e() -> Law:
 def saturating(variable: str = "C") -> Law:
     """Saturating power law in one variable: ``L(x) = E + A / x**alpha`` (for L(C), L(N) or L(D)).
 
-    ``E`` and ``A`` on the log scale (``e``, ``a``), ``alpha`` linear.
+    ``E`` and ``A`` on the log scale (``e``, ``a``), ``alpha`` linear; no bounds. Default grid: e in -1..1 by
+    0.5, a in 0..25 by 5, alpha in {0.05, 0.1, 0.2, 0.3, 0.5, 1} (180 points).
     """
     return Law(
         f"saturating_{variable}",
@@ -361,8 +372,9 @@ def saturating(variable: str = "C") -> Law:
 def kaplan() -> Law:
     """Kaplan et al. (2020): ``L(N, D) = ((N_c / N)**(alpha_N / alpha_D) + D_c / D)**alpha_D``.
 
-    ``N_c``, ``D_c`` on the log scale (``log_Nc``, ``log_Dc``); the exponents linear and positive.
-    Kaplan's values: alpha_N 0.076, alpha_D 0.095, N_c 8.8e13, D_c 5.4e13.
+    ``N_c``, ``D_c`` on the log scale (``log_Nc``, ``log_Dc``); the exponents linear, bounded below by 1e-6.
+    Kaplan's values: alpha_N 0.076, alpha_D 0.095, N_c 8.8e13, D_c 5.4e13. Default grid: log_Nc, log_Dc in
+    {25, 30, 35, 40}, alpha_N, alpha_D in {0.05, 0.1, 0.3} (144 points).
     """
     return Law(
         "kaplan",
@@ -379,6 +391,107 @@ def kaplan() -> Law:
     )
 
 
+def chinchilla_tied() -> Law:
+    """Chinchilla with one exponent for parameters and data: ``L(N, D) = E + A / N**alpha + B / D**alpha``.
+
+    ``e, a, b = log E, log A, log B``; ``alpha`` linear, unbounded. Default grid: Hoffmann's values for
+    e, a, b and alpha (900 points). (``lawfit.fit("chinchilla", ..., tie=[("alpha", "beta")])`` fits the
+    same model.)
+    """
+    return Law(
+        "chinchilla_tied",
+        "E + A / N**alpha + B / D**alpha",
+        ("N", "D"),
+        (
+            Param("E", "log", internal="e", grid=_E_GRID),
+            Param("A", "log", internal="a", grid=_AB_GRID),
+            Param("B", "log", internal="b", grid=_AB_GRID),
+            Param("alpha", grid=_EXP_GRID),
+        ),
+        formula="E + A / N^alpha + B / D^alpha",
+        description="Chinchilla law with tied exponents (alpha = beta).",
+    )
+
+
+def power_law(variable: str = "C") -> Law:
+    """Pure power law in one variable: ``L(x) = A / x**alpha``, fitted as ``log L = a - alpha log x``.
+
+    ``a = log A``; ``alpha`` linear, unbounded. Default grid: a in 0..25 by 5, alpha in {0.05, 0.1, 0.2, 0.3,
+    0.5, 1}.
+    """
+    return Law(
+        f"power_law_{variable}",
+        f"A / {variable}**alpha",
+        (variable,),
+        (
+            Param("A", "log", internal="a", grid=_AB_GRID),
+            Param("alpha", grid=(0.05, 0.1, 0.2, 0.3, 0.5, 1.0)),
+        ),
+        formula=f"A / {variable}^alpha",
+        description=f"Pure power law of the loss in {variable} (no irreducible term).",
+    )
+
+
+def kaplan_learning_curve() -> Law:
+    """Kaplan et al. (2020), loss against parameters and training steps:
+    ``L(N, S) = (N_c / N)**alpha_N + (S_c / S)**alpha_S``.
+
+    ``N_c``, ``S_c`` on the log scale (``log_Nc``, ``log_Sc``); exponents linear, bounded below by 1e-6.
+    Kaplan's values: alpha_N 0.076, alpha_S 0.76, N_c 6.4e13, S_c 2.1e3. Default grid: 36 points.
+    """
+    return Law(
+        "kaplan_learning_curve",
+        "(Nc / N)**alpha_N + (Sc / S)**alpha_S",
+        ("N", "S"),
+        (
+            Param("Nc", "log", internal="log_Nc", grid=(25.0, 30.0, 35.0)),
+            Param("Sc", "log", internal="log_Sc", grid=(5.0, 8.0, 11.0)),
+            Param("alpha_N", lower=1e-6, grid=(0.05, 0.1)),
+            Param("alpha_S", lower=1e-6, grid=(0.5, 1.0)),
+        ),
+        formula="(N_c / N)^alpha_N + (S_c / S)^alpha_S",
+        description="Kaplan et al. (2020) learning-curve law; S training steps.",
+    )
+
+
+def data_constrained(tokens_per_param: float = 20.0) -> Law:
+    """Muennighoff et al. (2023), data-constrained scaling: ``L = E + A / N'**alpha + B / D'**beta`` with
+
+    ``D' = U_D + U_D R_D* (1 - exp(-R_D / R_D*))``, ``R_D = D / U_D - 1`` (repeated epochs of the U_D unique
+    tokens count less and less), and likewise ``N' = U_N + U_N R_N* (1 - exp(-R_N / R_N*))``,
+    ``R_N = N / U_N - 1``, where U_N, the parameters worth having for U_D unique tokens, is read from a
+    ``U_N`` column or taken as ``min(N, U_D / tokens_per_param)``.
+
+    Inputs: N, D, U_D (and optionally U_N). ``e, a, b = log E, log A, log B``; ``alpha``, ``beta`` linear;
+    ``R_D*``, ``R_N*`` on the log scale (``log_RD``, ``log_RN``; Muennighoff et al. found 15.4 and 5.3).
+    Default grid: 128 points.
+    """
+    if not (tokens_per_param > 0):
+        raise ValueError(f"tokens_per_param must be positive, got {tokens_per_param!r}")
+    ratio = float(tokens_per_param)
+    return Law(
+        "data_constrained",
+        "E + A / (U_N * (1 + RN * (-expm1(-(N / U_N - 1) / RN))))**alpha"
+        " + B / (U_D * (1 + RD * (-expm1(-(D / U_D - 1) / RD))))**beta",
+        ("N", "D", "U_D", "U_N"),
+        (
+            Param("E", "log", internal="e", grid=(0.0, 0.5)),
+            Param("A", "log", internal="a", grid=(5.0, 10.0)),
+            Param("B", "log", internal="b", grid=(5.0, 10.0)),
+            Param("alpha", grid=(0.3, 0.5)),
+            Param("beta", grid=(0.3, 0.5)),
+            Param("RD", "log", internal="log_RD", grid=(math.log(5.0), math.log(20.0)),
+                  description="R_D*: repetitions of the data at which returns have decayed by 1/e"),
+            Param("RN", "log", internal="log_RN", grid=(math.log(2.0), math.log(10.0)),
+                  description="R_N*: the same for excess parameters"),
+        ),
+        formula="E + A / N'^alpha + B / D'^beta, D' = U_D + U_D R_D* (1 - exp(-(D/U_D - 1) / R_D*)), "
+                "N' likewise with U_N",
+        description="Muennighoff et al. (2023) data-constrained law; U_D unique tokens.",
+        derived={"U_N": (("N", "U_D"), lambda N, U_D: np.minimum(N, U_D / ratio))},
+    )
+
+
 _REGISTRY: dict[str, Callable[[], Law]] = {
     "chinchilla": chinchilla,
     "chinchilla_linear_e": chinchilla_linear_e,
@@ -387,6 +500,14 @@ _REGISTRY: dict[str, Callable[[], Law]] = {
     "saturating_C": lambda: saturating("C"),
     "saturating_N": lambda: saturating("N"),
     "saturating_D": lambda: saturating("D"),
+    "chinchilla_tied": chinchilla_tied,
+    "power_law": power_law,
+    "power_law_C": lambda: power_law("C"),
+    "power_law_N": lambda: power_law("N"),
+    "power_law_D": lambda: power_law("D"),
+    "kaplan_learning_curve": kaplan_learning_curve,
+    "data_constrained": data_constrained,
+    "muennighoff": data_constrained,
 }
 
 
