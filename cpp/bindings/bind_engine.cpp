@@ -34,12 +34,14 @@ lawfit::DataView data_view(const lawfit::Program& prog, const array_d& features,
     return d;
 }
 
-lawfit::Loss make_loss(int kind, double delta) {
+lawfit::Loss make_loss(int kind, double delta, double asymmetry) {
     require(kind == 0 || kind == 1, "loss kind must be 0 (huber) or 1 (squared)");
     require(delta > 0.0 && std::isfinite(delta), "delta must be positive and finite");
+    require(asymmetry > 0.0 && std::isfinite(asymmetry), "asymmetry must be positive and finite");
     lawfit::Loss l;
     l.kind = static_cast<lawfit::LossKind>(kind);
     l.delta = delta;
+    l.asymmetry = asymmetry;
     return l;
 }
 
@@ -67,14 +69,15 @@ std::string run_interruptible(Fn fn, std::atomic<bool>& cancel) {
 
 py::dict minimize(py::object program, const array_d& features, const array_d& target, py::object weights_obj,
                   const array_d& starts, const array_i& free_index, const array_d& fixed_value,
-                  const array_d& lower, const array_d& upper, int loss_kind, double delta, int max_iter,
+                  const array_d& lower, const array_d& upper, int loss_kind, double delta, double asymmetry,
+                  int max_iter,
                   double xtol, double ftol, double radius0, double irls, double switch_rtol, bool keep_all,
                   int threads) {
     const lawfit::Program& prog = program_of(program);
     lawfit::BatchInput in;
     in.prog = &prog;
     in.an = &analysis_of(program);
-    in.loss = make_loss(loss_kind, delta);
+    in.loss = make_loss(loss_kind, delta, asymmetry);
     in.data = data_view(prog, features, target);
     array_d weights;
     if (!weights_obj.is_none()) {
@@ -159,10 +162,11 @@ py::dict minimize(py::object program, const array_d& features, const array_d& ta
 }
 
 py::tuple evaluate(py::object program, const array_d& features, const array_d& target, const array_d& theta,
-                   py::object weights_obj, int loss_kind, double delta, int derivatives, int threads) {
+                   py::object weights_obj, int loss_kind, double delta, double asymmetry, int derivatives,
+                   int threads) {
     const lawfit::Program& prog = program_of(program);
     const lawfit::DataView data = data_view(prog, features, target);
-    const lawfit::Loss loss = make_loss(loss_kind, delta);
+    const lawfit::Loss loss = make_loss(loss_kind, delta, asymmetry);
     require(theta.ndim() == 2 && theta.shape(1) == prog.n_params,
             "params must be a 2-d array (batch, " + std::to_string(prog.n_params) + ")");
     require(derivatives >= 0 && derivatives <= 2, "derivatives must be 0, 1 or 2");
@@ -202,10 +206,11 @@ py::tuple evaluate(py::object program, const array_d& features, const array_d& t
 void register_engine(py::module_& m) {
     m.def("minimize", &minimize, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("weights"),
           py::arg("starts"), py::arg("free_index"), py::arg("fixed_value"), py::arg("lower"), py::arg("upper"),
-          py::arg("loss_kind"), py::arg("delta"), py::arg("max_iter"), py::arg("xtol"), py::arg("ftol"),
+          py::arg("loss_kind"), py::arg("delta"), py::arg("asymmetry"), py::arg("max_iter"), py::arg("xtol"), py::arg("ftol"),
           py::arg("radius0"), py::arg("irls"), py::arg("switch_rtol"), py::arg("keep_all"), py::arg("threads"));
     m.def("evaluate", &evaluate, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("params"),
-          py::arg("weights"), py::arg("loss_kind"), py::arg("delta"), py::arg("derivatives"), py::arg("threads"));
+          py::arg("weights"), py::arg("loss_kind"), py::arg("delta"), py::arg("asymmetry"), py::arg("derivatives"),
+          py::arg("threads"));
     m.def("isa", &lawfit::evaluator_isa, "Instruction set of the evaluator build in use.");
     m.def("set_isa", [](const std::string& name) {
         if (!lawfit::set_isa(name)) throw std::invalid_argument("unknown or unavailable instruction set: " + name);

@@ -219,6 +219,7 @@ private:
         if (loss_.kind == LossKind::huber) {
             const double d = loss_.delta;
             const double c = curvature_ * d;
+            const double k = loss_.asymmetry;
             for (int i = 0; i < B; i += 8)
                 for (int l = 0; l < 8; ++l) {
                     const double r = v[i + l] - y[i + l];
@@ -226,9 +227,10 @@ private:
                     const bool quad = a <= d;
                     const double rho = quad ? 0.5 * r * r : d * (a - 0.5 * d);
                     const double d1 = quad ? r : std::copysign(d, r);
-                    acc[l] += w[i + l] * rho;
-                    rw1_[i + l] = w[i + l] * d1;
-                    rw2_[i + l] = quad ? w[i + l] : w[i + l] * c / a;
+                    const double wk = r > 0.0 ? w[i + l] * k : w[i + l];  // over-predictions weigh k times
+                    acc[l] += wk * rho;
+                    rw1_[i + l] = wk * d1;
+                    rw2_[i + l] = quad ? wk : wk * c / a;
                 }
         } else {
             for (int i = 0; i < B; i += 8)

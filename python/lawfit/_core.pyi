@@ -37,6 +37,7 @@ def minimize(
     upper: npt.NDArray[np.float64],
     loss_kind: int,
     delta: float,
+    asymmetry: float,
     max_iter: int,
     xtol: float,
     ftol: float,
@@ -54,6 +55,7 @@ def evaluate(
     weights: npt.NDArray[np.float64] | None,
     loss_kind: int,
     delta: float,
+    asymmetry: float,
     derivatives: int,
     threads: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]: ...

@@ -212,7 +212,7 @@ def _distinct_optima(result: FitResult, law, rtol: float = 1e-6) -> np.ndarray:
 
 def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: str = "smart",
               start: Any = None, starts: Any = "grid", max_basins: int = 8, loss: str = "huber",
-              delta: float = 1e-3, bounds=None, fixed=None, tie=None, columns=None,
+              delta: float = 1e-3, asymmetry: float = 2.0, bounds=None, fixed=None, tie=None, columns=None,
               threads: int | None = None, _full: FitResult | None = None, **solver) -> BootstrapResult:
     """Refit ``law`` on ``n`` bootstrap resamples of the runs and collect the estimates.
 
@@ -234,7 +234,8 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
         raise ValueError(f"unknown bootstrap strategy {strategy!r}; choose one of {STRATEGIES}")
     ds = prepare(law, data, columns=columns)
     weights = resample_weights(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
-    options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss, delta=delta, threads=threads, **solver)
+    options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss, delta=delta, asymmetry=asymmetry,
+                   threads=threads, **solver)
     full = _full if _full is not None else fit(law, ds, starts=starts, **options)
     if strategy == "fixed":
         if start is None:

@@ -19,17 +19,20 @@ from .status import Status, is_success
 
 __all__ = ["Constraints", "constraints", "evaluate", "minimize", "BatchFit", "Evaluation", "LOSSES"]
 
-LOSSES = {"huber": 0, "squared": 1}
+# loss name -> kernel loss kind. "asymmetric_huber" is Huber with over-predictions (log L_hat > log L)
+# weighted ``asymmetry`` times, for fitting the lower envelope of runs.
+LOSSES = {"huber": 0, "squared": 1, "asymmetric_huber": 0}
 
 
-def _loss(loss: str, delta: float) -> tuple[int, float]:
+def _loss(loss: str, delta: float, asymmetry: float = 2.0) -> tuple[int, float, float]:
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}")
-    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.floating, np.integer)):
-        raise TypeError(f"delta must be a number, got {type(delta).__name__}")
-    if not (math.isfinite(delta) and delta > 0):
-        raise ValueError(f"delta must be positive and finite, got {delta}")
-    return LOSSES[loss], float(delta)
+    for name, v in (("delta", delta), ("asymmetry", asymmetry)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be positive and finite, got {v}")
+    return LOSSES[loss], float(delta), float(asymmetry) if loss == "asymmetric_huber" else 1.0
 
 
 def _threads(threads) -> int:
@@ -192,7 +195,7 @@ class Evaluation(NamedTuple):
 
 
 def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta: float = 1e-3,
-             derivatives: int = 1, threads: int | None = None, columns=None) -> Evaluation:
+             asymmetry: float = 2.0, derivatives: int = 1, threads: int | None = None, columns=None) -> Evaluation:
     """Objective ``sum_i w_i rho(log L_hat_i - log L_i)`` with gradient (and Hessian) for a batch.
 
     Parameters
@@ -201,11 +204,13 @@ def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta
     data : DataFrame, mapping of arrays or a prepared :class:`~lawfit.data.Dataset`.
     params : (B, P) internal parameter vectors (order ``law.internal_names``); (P,) is one row.
     weights : None, (n,) shared by all rows, or (B, n) one weight row per parameter row.
+    loss, delta, asymmetry : "huber" (with ``delta``), "squared" (r^2 / 2) or "asymmetric_huber" (Huber with
+        over-predictions weighted ``asymmetry`` times).
     derivatives : 0 (objective only), 1 (and gradient) or 2 (and Hessian).
     """
     law = _laws.get(law)
     ds = prepare(law, data, columns=columns)
-    kind, delta = _loss(loss, delta)
+    kind, delta, asym = _loss(loss, delta, asymmetry)
     p = np.asarray(params)
     if p.dtype.kind not in "iuf":
         raise TypeError(f"params must be numeric, got dtype {p.dtype}")
@@ -223,7 +228,7 @@ def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta
             raise ValueError(f"weights have {w.shape[0]} rows but params have {p.shape[0]}")
     from . import _core
 
-    f, g, h = _core.evaluate(law.core_program(), ds.features, ds.target, p, w, kind, delta, derivatives,
+    f, g, h = _core.evaluate(law.core_program(), ds.features, ds.target, p, w, kind, delta, asym, derivatives,
                              _threads(threads))
     return Evaluation(f, g, h)
 
@@ -258,7 +263,8 @@ class BatchFit:
 
 
 def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None, fixed=None, tie=None,
-             loss: str = "huber", delta: float = 1e-3, keep: str = "best", max_iter: int = 200,
+             loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0, keep: str = "best",
+             max_iter: int = 200,
              xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 0.05, irls: float = 0.25,
              switch_rtol: float = 1e-4, threads: int | None = None, columns=None) -> BatchFit:
     """Fit every (weight row, start) pair; return all fits or the best start of each row.
@@ -281,7 +287,7 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     if keep not in ("best", "all"):
         raise ValueError(f"keep must be 'best' or 'all', got {keep!r}")
     ds = prepare(law, data, columns=columns)
-    kind, delta = _loss(loss, delta)
+    kind, delta, asym = _loss(loss, delta, asymmetry)
     con = constraints(law, bounds, fixed, tie)
     w = _weights(weights, ds.n)
     R = 1 if w is None else w.shape[0]
@@ -305,7 +311,7 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise TypeError(f"solver option {name} must be a number, got {v!r}")
     out = _core.minimize(law.core_program(), ds.features, ds.target, w, free, con.free_index, con.fixed_value,
-                         con.lower, con.upper, kind, delta, int(max_iter), float(xtol), float(ftol),
+                         con.lower, con.upper, kind, delta, asym, int(max_iter), float(xtol), float(ftol),
                          float(radius0), float(irls), float(switch_rtol), keep == "all", _threads(threads))
     S = free.shape[-2]
     x = out["x"]

@@ -103,7 +103,8 @@ class FitResult:
         return self.summary()
 
 
-def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 1e-3, bounds=None,
+def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0,
+        bounds=None,
         fixed=None, tie=None, weights=None, columns=None, threads: int | None = None,
         bootstrap: int | None = None, seed=None, **solver) -> FitResult:
     """Fit a scaling law to training runs from many starting points and keep the best.
@@ -116,7 +117,9 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     starts : "grid" (the law's default grid), "hoffmann" (Hoffmann et al.'s 4500 points, Chinchilla),
         a dict of values per parameter (natural names: natural scale; internal names such as ``a``:
         internal scale) whose product is the grid, or an array (n_starts, n_params) on the internal scale.
-    loss : "huber" (with ``delta``, on log residuals, summed) or "squared" (0.5 r^2, summed).
+    loss : "huber" (with ``delta``, on log residuals, summed), "squared" (0.5 r^2, summed) or
+        "asymmetric_huber" (Huber with over-predictions, log L_hat > log L, weighted ``asymmetry`` times: for
+        fitting the lower envelope of under-tuned runs).
     bounds : {name: (lower, upper)}; fixed : {name: value}; tie : [("alpha", "beta")].
     weights : non-negative weight per run (for example bootstrap counts).
     threads : worker threads (default: all cores). Results do not depend on it.
@@ -133,7 +136,7 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
             raise ValueError(f"fit() takes one weight per run, shape ({ds.n},); use lawfit.engine.minimize "
                              f"for many weight rows")
     batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=loss,
-                            delta=delta, keep="all", threads=threads, **solver)
+                            delta=delta, asymmetry=asymmetry, keep="all", threads=threads, **solver)
     fun = batch.fun[0]
     status = batch.status[0]
     ok = status <= int(Status.CONVERGED_AT_BOUND)
@@ -159,7 +162,8 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
         raise ValueError("fit(..., bootstrap=n) resamples the runs; it does not take weights")
     from .bootstrap import bootstrap as _bootstrap
 
-    boot = _bootstrap(law, ds, bootstrap, seed=seed, starts=starts, loss=loss, delta=delta, bounds=bounds,
+    boot = _bootstrap(law, ds, bootstrap, seed=seed, starts=starts, loss=loss, delta=delta, asymmetry=asymmetry,
+                      bounds=bounds,
                       fixed=fixed, tie=tie, threads=threads, _full=result, **solver)
     return dataclasses.replace(result, bootstrap=boot)
 

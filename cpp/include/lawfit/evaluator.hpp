@@ -20,6 +20,7 @@ enum class LossKind : std::int32_t { huber = 0, squared = 1 };
 struct Loss {
     LossKind kind = LossKind::huber;
     double delta = 1e-3;  // Huber threshold on the residual
+    double asymmetry = 1.0;  // Huber only: loss (and derivatives) of over-predictions (r > 0) times this
 };
 
 // Shared data of a batch (a view; the caller keeps it alive).
