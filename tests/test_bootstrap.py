@@ -119,3 +119,31 @@ def test_bootstrap_through_fit(runs):
     assert r.bootstrap is not None and r.bootstrap.n == 32
     assert np.array_equal(r.bootstrap.theta, b.theta)
     assert lawfit.fit("chinchilla", runs, starts=OPTIMUM[None, :]).bootstrap is None
+
+
+def test_sandwich_equals_hc0_for_a_log_linear_least_squares_fit():
+    """Pure power law, squared loss: log L = a - alpha log C is linear, so the sandwich is the textbook
+    heteroskedasticity-robust (HC0) covariance (X'X)^-1 X' diag(r^2) X (X'X)^-1."""
+    rng = np.random.default_rng(0)
+    C = np.geomspace(1e18, 1e23, 50)
+    loss = 3e3 * C**-0.15 * np.exp(rng.normal(0, 0.02, C.size) * (1 + np.linspace(0, 2, C.size)))
+    data = {"C": C, "loss": loss}
+    res = lawfit.fit("power_law_C", data, loss="squared")
+    X = np.column_stack([np.ones(C.size), -np.log(C)])
+    r = X @ res.x - np.log(loss)
+    bread = np.linalg.inv(X.T @ X)
+    hc0 = bread @ (X.T * r**2) @ X @ bread
+    got = lawfit.sandwich(res, data, scale="internal").to_numpy()
+    np.testing.assert_allclose(got, hc0, rtol=1e-8)
+    nat = lawfit.sandwich(res, data)  # natural scale: d A = A d a
+    assert nat.loc["A", "A"] == pytest.approx(hc0[0, 0] * res.params["A"] ** 2, rel=1e-8)
+
+
+def test_sandwich_close_to_bootstrap_for_squared_loss(runs):
+    """For a smooth loss the sandwich and the bootstrap estimate the same spread (here within 15 %)."""
+    res = lawfit.fit("chinchilla", runs, starts=OPTIMUM[None, :], loss="squared", bootstrap=2000, seed=0)
+    cov = lawfit.sandwich(res, runs)
+    for name in ("E", "alpha", "beta"):
+        assert np.sqrt(cov.loc[name, name]) == pytest.approx(res.bootstrap.se[name], rel=0.15), name
+    with pytest.raises(ValueError, match="scale"):
+        lawfit.sandwich(res, runs, scale="log")

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from . import allocation, datasets, engine, laws, starts
-from .bootstrap import BootstrapResult, bootstrap
+from .bootstrap import BootstrapResult, bootstrap, sandwich
 from .engine import evaluate, minimize
 from .expr import parse, symbols
 from .fitting import FitResult, fit
@@ -18,5 +18,5 @@ from .status import Status
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
+__all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
            "Status", "parse", "symbols", "__version__"]
