@@ -54,3 +54,50 @@ def test_asymmetric_fit_follows_the_lower_envelope(runs):
 def test_bad_asymmetry(runs, bad):
     with pytest.raises(ValueError, match="asymmetry"):
         lawfit.evaluate("chinchilla", runs, OPTIMUM[None, :], loss="asymmetric_huber", asymmetry=bad)
+
+
+def _epoch_nll(runs, th, delta=1e-3):
+    """Epoch AI's negative log likelihood (their notebook's huber_logpdf), written out in NumPy."""
+    from math import erf, exp, log, pi, sqrt
+
+    e, a, b, alpha, beta, s = th
+    pred = np.logaddexp(np.logaddexp(a - alpha * np.log(runs["N"]), b - beta * np.log(runs["D"])), e)
+    x = (np.log(runs["loss"]) - pred) / np.exp(s)
+    hub = np.where(np.abs(x) <= delta, 0.5 * x * x, delta * (np.abs(x) - 0.5 * delta))
+    z = sqrt(2 * pi) * erf(delta / sqrt(2)) + 2 * exp(-0.5 * delta * delta) / delta
+    return float(np.sum(hub + log(z) + s))
+
+
+def test_huber_likelihood_value_and_derivatives(runs):
+    law = lawfit.laws.get("chinchilla").with_scale()
+    assert law.param_names[-1] == "sigma" and law.internal_names[-1] == "log_sigma"
+    th = np.array([0.5267228, 6.0073404, 6.0179186, 0.33917084, 0.2849083, -3.0])
+    got = lawfit.evaluate("chinchilla", runs, th[None, :], loss="huber_likelihood", derivatives=2)
+    assert got.fun[0] == pytest.approx(_epoch_nll(runs, th), rel=1e-12)
+    # sigma = e^-3: every scaled residual lies far outside the Huber band, where the loss is smooth, so
+    # central differences are accurate.
+    h = 1e-6
+    eye = np.eye(6)
+    fd = np.array([(_epoch_nll(runs, th + h * u) - _epoch_nll(runs, th - h * u)) / (2 * h) for u in eye])
+    np.testing.assert_allclose(got.grad[0], fd, rtol=1e-6, atol=1e-6 * np.abs(fd).max())
+
+    def grad(t):
+        return lawfit.evaluate("chinchilla", runs, t[None, :], loss="huber_likelihood", derivatives=1).grad[0]
+
+    fdh = np.array([(grad(th + h * u) - grad(th - h * u)) / (2 * h) for u in eye])
+    np.testing.assert_allclose(got.hess[0], fdh, rtol=1e-5, atol=1e-6 * np.abs(fdh).max())
+
+
+def test_huber_likelihood_with_sigma_held_at_one_is_the_huber_fit(runs):
+    """The likelihood wants sigma ~ delta * mean|r| (about 5e-6 here, where it is least absolute deviations).
+    Bounded below by 1, sigma ends on that bound, and at sigma = 1 the likelihood is the Huber objective plus
+    the constant n log Z: the same estimates as the plain Huber fit."""
+    start = np.append(OPTIMUM, 0.5)
+    res = lawfit.fit("chinchilla", runs, starts=start[None, :], loss="huber_likelihood",
+                     bounds={"sigma": (1.0, 10.0)})
+    plain = lawfit.fit("chinchilla", runs, starts=OPTIMUM[None, :])
+    assert res.success and res.at_bound == ("log_sigma",) and res.params["sigma"] == 1.0
+    for name in ("E", "alpha", "beta"):
+        assert res.params[name] == pytest.approx(plain.params[name], rel=1e-6), name
+    th = np.append(plain.x, 0.0)
+    assert res.fun == pytest.approx(_epoch_nll(runs, th), rel=1e-9)

@@ -35,7 +35,7 @@ lawfit::DataView data_view(const lawfit::Program& prog, const array_d& features,
 }
 
 lawfit::Loss make_loss(int kind, double delta, double asymmetry) {
-    require(kind == 0 || kind == 1, "loss kind must be 0 (huber) or 1 (squared)");
+    require(kind >= 0 && kind <= 2, "loss kind must be 0 (huber), 1 (squared) or 2 (huber likelihood)");
     require(delta > 0.0 && std::isfinite(delta), "delta must be positive and finite");
     require(asymmetry > 0.0 && std::isfinite(asymmetry), "asymmetry must be positive and finite");
     lawfit::Loss l;
@@ -120,7 +120,7 @@ py::dict minimize(py::object program, const array_d& features, const array_d& ta
     in.opt.xtol = xtol;
     in.opt.ftol = ftol;
     in.opt.radius0 = radius0;
-    in.opt.irls = in.loss.kind == lawfit::LossKind::huber ? irls : 0.0;
+    in.opt.irls = in.loss.kind == lawfit::LossKind::squared ? 0.0 : irls;
     in.opt.switch_rtol = switch_rtol;
     const std::string opt_err = lawfit::check_options(in.opt);
     require(opt_err.empty(), opt_err);

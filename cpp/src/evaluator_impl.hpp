@@ -106,7 +106,7 @@ public:
         nodes_.resize(n);
         lse_w_.resize(n);
         // Count the block arrays: value + gradient + Hessian slots per node, lse weights, scratch.
-        std::size_t arrays = 7;  // d1, d2, rw1, rw2, lse max, lse sum, zeros
+        std::size_t arrays = 8;  // d1, d2, rw1, rw2, lse max, lse sum, zeros, rrs
         for (std::size_t i = 0; i < n; ++i) {
             if (static_cast<Op>(prog_.code[i].op) == Op::feature) continue;
             arrays += 1 + an_.nodes[i].grad.size() + an_.nodes[i].hess.size();
@@ -126,6 +126,12 @@ public:
         mx_ = take();
         sum_ = take();
         zero_ = take();  // stays all zeros
+        rrs_ = take();
+        if (loss_.kind == LossKind::huber_scale) {
+            scale_ = prog_.n_params - 1;
+            const double d = loss_.delta;
+            log_z_ = std::log(std::sqrt(2.0 * 3.14159265358979323846) * std::erf(d / std::sqrt(2.0)) + 2.0 * std::exp(-0.5 * d * d) / d);
+        }
         for (std::size_t i = 0; i < n; ++i) {
             const Op op = static_cast<Op>(prog_.code[i].op);
             if (op == Op::feature) {
@@ -178,6 +184,10 @@ public:
         double G[kMaxParams] = {};
         double H[kMaxPairs] = {};
         const std::int64_t nblk = mpad_ / B;
+        if (scale_ >= 0) {
+            s_ = theta[scale_];
+            es_ = std::exp(-s_);
+        }
         for (std::int64_t blk = 0; blk < nblk; ++blk) {
             for (int i : feature_nodes_)
                 fv_[i] = feat_.data() + prog_.code[i].a * mpad_ + blk * B;
@@ -186,6 +196,14 @@ public:
             const double* y = y_.data() + blk * B;
             const double* w = w_.data() + blk * B;
             f += loss_block(v, y, w);
+            if (mode >= 1 && scale_ >= 0) {  // the loss's own parameter, log sigma
+                G[scale_] += gs_;
+                if (mode >= 2) {
+                    H[pair_index(scale_, scale_)] += hss_;
+                    if (!root_is_feature)
+                        for (int j : ri.grad) H[pair_index(j, scale_)] += dot<B>(rrs_, nodes_[root].g[j]);
+                }
+            }
             if (mode >= 1 && !root_is_feature) {
                 const Node& nd = nodes_[root];
                 for (int j : ri.grad) G[j] += dot<B>(rw1_, nd.g[j]);
@@ -232,6 +250,28 @@ private:
                     rw1_[i + l] = wk * d1;
                     rw2_[i + l] = quad ? wk : wk * c / a;
                 }
+        } else if (loss_.kind == LossKind::huber_scale) {
+            // x = r / sigma; rho = huber(x) + s + log Z. Derivatives in r and s = log sigma.
+            const double d = loss_.delta, es = es_, es2 = es_ * es_, c = curvature_ * d, cst = s_ + log_z_;
+            double as[8] = {0, 0, 0, 0, 0, 0, 0, 0}, ass[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int i = 0; i < B; i += 8)
+                for (int l = 0; l < 8; ++l) {
+                    const double x = (v[i + l] - y[i + l]) * es;
+                    const double a = std::fabs(x);
+                    const bool quad = a <= d;
+                    const double hub = quad ? 0.5 * x * x : d * (a - 0.5 * d);
+                    const double h1 = quad ? x : std::copysign(d, x);
+                    const double h2 = quad ? 1.0 : 0.0;
+                    const double wi = w[i + l];
+                    acc[l] += wi * (hub + cst);
+                    rw1_[i + l] = wi * h1 * es;
+                    rw2_[i + l] = quad ? wi * es2 : wi * es2 * c / a;
+                    as[l] += wi * (1.0 - h1 * x);
+                    ass[l] += wi * (h2 * x * x + h1 * x);
+                    rrs_[i + l] = -wi * es * (h2 * x + h1);
+                }
+            gs_ = ((as[0] + as[4]) + (as[1] + as[5])) + ((as[2] + as[6]) + (as[3] + as[7]));
+            hss_ = ((ass[0] + ass[4]) + (ass[1] + ass[5])) + ((ass[2] + ass[6]) + (ass[3] + ass[7]));
         } else {
             for (int i = 0; i < B; i += 8)
                 for (int l = 0; l < 8; ++l) {
@@ -564,6 +604,10 @@ private:
     const double* theta_ = nullptr;
     int mode_ = 0;
     int fused_root_ = -1;  // the root node, when it is a pointwise log-sum-exp
+    int scale_ = -1;       // huber_scale: index of log sigma in theta
+    double log_z_ = 0.0;   // huber_scale: log of the Huber density's normaliser
+    double s_ = 0.0, es_ = 1.0, gs_ = 0.0, hss_ = 0.0;  // log sigma, exp(-s), block sums of d/ds, d2/ds2
+    double* rrs_ = nullptr;  // huber_scale: w d2 rho / dr ds per point
     double curvature_ = 0.0;
     mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);
 };

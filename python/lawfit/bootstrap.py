@@ -229,7 +229,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     starts : the grid of the full-data fit (and of ``"exhaustive"``): as in :func:`lawfit.fit`.
     The other options are those of :func:`lawfit.fit` and apply to every refit.
     """
-    law = _laws.get(law)
+    law = engine.law_for_loss(law, loss)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown bootstrap strategy {strategy!r}; choose one of {STRATEGIES}")
     ds = prepare(law, data, columns=columns)

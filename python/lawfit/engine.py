@@ -21,7 +21,15 @@ __all__ = ["Constraints", "constraints", "evaluate", "minimize", "BatchFit", "Ev
 
 # loss name -> kernel loss kind. "asymmetric_huber" is Huber with over-predictions (log L_hat > log L)
 # weighted ``asymmetry`` times, for fitting the lower envelope of runs.
-LOSSES = {"huber": 0, "squared": 1, "asymmetric_huber": 0}
+# "huber_likelihood" is Epoch AI's negative log likelihood with a Huber-type error of fitted scale sigma (an
+# extra parameter, see Law.with_scale).
+LOSSES = {"huber": 0, "squared": 1, "asymmetric_huber": 0, "huber_likelihood": 2}
+
+
+def law_for_loss(law, loss: str):
+    """The law whose parameters the engine fits under ``loss`` (adds sigma for the Huber likelihood)."""
+    law = _laws.get(law)
+    return law.with_scale() if loss == "huber_likelihood" else law
 
 
 def _loss(loss: str, delta: float, asymmetry: float = 2.0) -> tuple[int, float, float]:
@@ -208,9 +216,9 @@ def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta
         over-predictions weighted ``asymmetry`` times).
     derivatives : 0 (objective only), 1 (and gradient) or 2 (and Hessian).
     """
-    law = _laws.get(law)
-    ds = prepare(law, data, columns=columns)
     kind, delta, asym = _loss(loss, delta, asymmetry)
+    law = law_for_loss(law, loss)
+    ds = prepare(law, data, columns=columns)
     p = np.asarray(params)
     if p.dtype.kind not in "iuf":
         raise TypeError(f"params must be numeric, got dtype {p.dtype}")
@@ -283,7 +291,7 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     from . import _core
     from .starts import resolve
 
-    law = _laws.get(law)
+    law = law_for_loss(law, loss)
     if keep not in ("best", "all"):
         raise ValueError(f"keep must be 'best' or 'all', got {keep!r}")
     ds = prepare(law, data, columns=columns)

@@ -119,7 +119,8 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
         internal scale) whose product is the grid, or an array (n_starts, n_params) on the internal scale.
     loss : "huber" (with ``delta``, on log residuals, summed), "squared" (0.5 r^2, summed) or
         "asymmetric_huber" (Huber with over-predictions, log L_hat > log L, weighted ``asymmetry`` times: for
-        fitting the lower envelope of under-tuned runs).
+        fitting the lower envelope of under-tuned runs) or "huber_likelihood" (Epoch AI's maximum likelihood
+        with a Huber-type error of scale sigma, fitted too: ``params`` then include ``sigma``).
     bounds : {name: (lower, upper)}; fixed : {name: value}; tie : [("alpha", "beta")].
     weights : non-negative weight per run (for example bootstrap counts).
     threads : worker threads (default: all cores). Results do not depend on it.
@@ -127,7 +128,7 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
         start strategy of :func:`lawfit.bootstrap`); the result's ``.bootstrap`` holds them.
     **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
     """
-    law = _laws.get(law)
+    law = engine.law_for_loss(law, loss)
     ds = prepare(law, data, columns=columns)
     w = None
     if weights is not None:

@@ -102,8 +102,13 @@ class Law:
         description: str = "",
         log_space: bool = False,
         derived: Mapping[str, tuple] | None = None,
+        loss_params: Sequence[Param] = (),
     ):
         self.name = str(name)
+        # Parameters of the loss (Epoch's Huber likelihood scale), appended after the law's; unused by the
+        # expression, read by the kernel's loss.
+        self.loss_params = tuple(loss_params)
+        params = tuple(params) + self.loss_params
         if isinstance(variables, str):  # "N D" or "N, D", as for lawfit.symbols
             variables = variables.replace(",", " ").split()
         self.variables = tuple(variables)
@@ -128,7 +133,7 @@ class Law:
                 f"law {self.name!r}: unknown names {sorted(unknown)} in the expression; "
                 f"variables are {list(self.variables)}, parameters {list(self.param_names)}"
             )
-        unused = set(self.param_names) - used
+        unused = set(self.param_names) - used - {p.name for p in self.loss_params}
         if unused:
             raise ValueError(f"law {self.name!r}: parameters {sorted(unused)} do not appear in the expression")
         # Variables computed from other variables when the data has no such column:
@@ -152,6 +157,21 @@ class Law:
         if len(self.params) > 12:
             raise ValueError(f"law {self.name!r} has {len(self.params)} parameters; the engine supports at most 12")
         self._core = None
+
+    def with_scale(self) -> "Law":
+        """This law plus ``sigma`` (fitted as ``log_sigma``), the scale of Epoch AI's Huber likelihood
+        (loss="huber_likelihood"). Default start: sigma = 1, as Epoch's notebook."""
+        if self.loss_params:
+            return self
+        cached = getattr(self, "_with_scale", None)
+        if cached is None:
+            sigma = Param("sigma", "log", internal="log_sigma", grid=(0.0,),
+                          description="scale of the Huber likelihood of the log residuals")
+            cached = Law(self.name, self.expression, self.variables, self.params, formula=self.formula,
+                         description=self.description, log_space=self.log_space, derived=self.derived,
+                         loss_params=(sigma,))
+            self._with_scale = cached
+        return cached
 
     # -- names and scales ----------------------------------------------------------------------
     @property

@@ -15,7 +15,10 @@
 
 namespace lawfit {
 
-enum class LossKind : std::int32_t { huber = 0, squared = 1 };
+// huber_scale: Epoch AI's Huber likelihood. The law's last parameter s (unused by the program) is log sigma;
+// each run contributes huber_delta((log L_hat - log L) / sigma) + log sigma + log Z(delta), the negative
+// log density of a Huber-type error with scale sigma (Z normalises exp(-huber_delta)).
+enum class LossKind : std::int32_t { huber = 0, squared = 1, huber_scale = 2 };
 
 struct Loss {
     LossKind kind = LossKind::huber;
