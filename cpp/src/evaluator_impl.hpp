@@ -188,6 +188,7 @@ public:
             s_ = theta[scale_];
             es_ = std::exp(-s_);
         }
+        double core = 0.0;
         for (std::int64_t blk = 0; blk < nblk; ++blk) {
             for (int i : feature_nodes_)
                 fv_[i] = feat_.data() + prog_.code[i].a * mpad_ + blk * B;
@@ -196,6 +197,7 @@ public:
             const double* y = y_.data() + blk * B;
             const double* w = w_.data() + blk * B;
             f += loss_block(v, y, w);
+            core += block_core_;
             if (mode >= 1 && scale_ >= 0) {  // the loss's own parameter, log sigma
                 G[scale_] += gs_;
                 if (mode >= 2) {
@@ -219,6 +221,7 @@ public:
                         }
             }
         }
+        scale_sum_ = scale_ >= 0 ? core : std::fabs(f);
         if (mode >= 1) {
             for (int j = 0; j < P; ++j) grad[j] = G[j];
             if (mode >= 2)
@@ -229,6 +232,7 @@ public:
     }
 
     void set_curvature(double c) override { curvature_ = c; }
+    double last_scale() const override { return scale_sum_; }
 
 private:
     // Per-point loss for one block; fills rw1 = w rho', rw2 = w rho''; returns sum w rho.
@@ -254,6 +258,7 @@ private:
             // x = r / sigma; rho = huber(x) + s + log Z. Derivatives in r and s = log sigma.
             const double d = loss_.delta, es = es_, es2 = es_ * es_, c = curvature_ * d, cst = s_ + log_z_;
             double as[8] = {0, 0, 0, 0, 0, 0, 0, 0}, ass[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            double ac[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int i = 0; i < B; i += 8)
                 for (int l = 0; l < 8; ++l) {
                     const double x = (v[i + l] - y[i + l]) * es;
@@ -264,6 +269,7 @@ private:
                     const double h2 = quad ? 1.0 : 0.0;
                     const double wi = w[i + l];
                     acc[l] += wi * (hub + cst);
+                    ac[l] += wi * hub;
                     rw1_[i + l] = wi * h1 * es;
                     rw2_[i + l] = quad ? wi * es2 : wi * es2 * c / a;
                     as[l] += wi * (1.0 - h1 * x);
@@ -271,6 +277,7 @@ private:
                     rrs_[i + l] = -wi * es * (h2 * x + h1);
                 }
             gs_ = ((as[0] + as[4]) + (as[1] + as[5])) + ((as[2] + as[6]) + (as[3] + as[7]));
+            block_core_ = ((ac[0] + ac[4]) + (ac[1] + ac[5])) + ((ac[2] + ac[6]) + (ac[3] + ac[7]));
             hss_ = ((ass[0] + ass[4]) + (ass[1] + ass[5])) + ((ass[2] + ass[6]) + (ass[3] + ass[7]));
         } else {
             for (int i = 0; i < B; i += 8)
@@ -607,6 +614,7 @@ private:
     int scale_ = -1;       // huber_scale: index of log sigma in theta
     double log_z_ = 0.0;   // huber_scale: log of the Huber density's normaliser
     double s_ = 0.0, es_ = 1.0, gs_ = 0.0, hss_ = 0.0;  // log sigma, exp(-s), block sums of d/ds, d2/ds2
+    double scale_sum_ = 0.0, block_core_ = 0.0;  // see last_scale()
     double* rrs_ = nullptr;  // huber_scale: w d2 rho / dr ds per point
     double curvature_ = 0.0;
     mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);

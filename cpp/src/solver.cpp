@@ -165,6 +165,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     double curv = opt.irls;  // phase 1 while > 0
     ev.set_curvature(curv);
     double f = evaluate_free(ev, map, x, 2, g, H);
+    double fs = ev.last_scale();  // size of f for the relative tests (see Evaluator::last_scale)
     out.nfev = 1;
     out.fun = f;
     if (!std::isfinite(f) || !all_finite(n, g) || !all_finite(n * n, H)) {
@@ -180,6 +181,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         curv = 0.0;
         ev.set_curvature(0.0);
         f = evaluate_free(ev, map, x, 2, g, H);
+        fs = ev.last_scale();
         ++out.nfev;
         return std::isfinite(f) && all_finite(n, g) && all_finite(n * n, H);
     };
@@ -247,7 +249,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
                 s[idx[a]] = t;
             }
         }
-        const double fscale = std::fabs(f);
+        const double fscale = fs;
         if (interior) {
             const double pred_newton = predicted(n, g, H, s);
             if (curv > 0.0) {
@@ -329,6 +331,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             }
         }
         const double ft = evaluate_free(ev, map, xt, 2, gt, Ht);
+        const double fst = ev.last_scale();
         ++out.nfev;
         const double actual = f - ft;
         const double rho = std::isfinite(ft) ? actual / pred : -1.0;
@@ -357,6 +360,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             for (int j = 0; j < n; ++j) g[j] = gt[j];
             for (int j = 0; j < n * n; ++j) H[j] = Ht[j];
             f = ft;
+            fs = fst;
         } else {
             double xm = 0.0;
             for (int j = 0; j < n; ++j) xm = std::max(xm, std::fabs(x[j]));
@@ -368,7 +372,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
                 }
                 // Nothing left to gain at this scale: converged when the model predicts only rounding-level
                 // decrease, else the trust region collapsed.
-                status = pred <= 1e3 * kEps * std::fabs(f) ? Status::converged : Status::step_failed;
+                status = pred <= 1e3 * kEps * fs ? Status::converged : Status::step_failed;
                 break;
             }
         }

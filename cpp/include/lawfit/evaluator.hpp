@@ -46,6 +46,9 @@ public:
     // Extra curvature for the Hessian of a Huber loss (the solver's first phase): points outside the
     // Huber band, where rho'' = 0, get c * delta / |r| (c = 1 is the IRLS majoriser). 0: exact Hessian.
     virtual void set_curvature(double c) = 0;
+    // A positive size of the last objective for relative stopping tests: the objective itself, except for
+    // the Huber likelihood, whose additive constants (log sigma, log Z) are left out.
+    virtual double last_scale() const = 0;
 };
 
 // Picks the fastest implementation this CPU supports (AVX2+FMA build or the generic build).
