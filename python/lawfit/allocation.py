@@ -87,7 +87,7 @@ def chinchilla_exponents(params: Mapping[str, Any]):
 
 
 def _closed(p: Mapping[str, Any], C: np.ndarray):
-    """(N_opt, D_opt, loss) broadcasting parameters (k,) against budgets (m,) -> (k, m)."""
+    """(N_opt, D_opt, loss) for parameters (k,) and budgets (m,) or (k, m), each -> (k, m)."""
     P = {k: np.atleast_1d(np.asarray(p[k], dtype=float))[:, None] for k in _CHINCHILLA}
     a, b, G = chinchilla_exponents(P)
     c6 = C / TRAIN_FLOPS
@@ -198,7 +198,7 @@ def budget_for_loss(source, loss, *, law=None, level: float = 0.95):
         k = len(next(iter(P.values())))
         if closed:
             def reached(C):
-                return _closed_rows(P, C) <= target[None, :]
+                return _closed(P, C)[2] <= target[None, :]
         else:
             def reached(C):
                 return np.array([[_numeric(law, {n: v[i] for n, v in P.items()}, np.array([c]))[2][0] <= t
@@ -208,15 +208,6 @@ def budget_for_loss(source, loss, *, law=None, level: float = 0.95):
     C = solve(est)[0]
     dC = solve(draws) if draws is not None else None
     return _frame({"loss": target}, {"C": C}, None if dC is None else {"C": dC}, level)
-
-
-def _closed_rows(params, C):
-    """Chinchilla optimal loss with parameter arrays (k,) and budgets (k, m) elementwise."""
-    P = {k: np.asarray(params[k], dtype=float)[:, None] for k in _CHINCHILLA}
-    a, b, G = chinchilla_exponents(P)
-    c6 = C / TRAIN_FLOPS
-    N, D = G * c6**a, c6**b / G
-    return P["E"] + P["A"] * N ** -P["alpha"] + P["B"] * D ** -P["beta"]
 
 
 def inference_optimal(source, loss, inference_tokens, *, law=None, level: float = 0.95):

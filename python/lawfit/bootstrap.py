@@ -195,7 +195,7 @@ class BootstrapResult:
         return self.summary()
 
 
-def _distinct_optima(result: FitResult, law, rtol: float = 1e-6) -> np.ndarray:
+def _distinct_optima(result: FitResult, rtol: float = 1e-6) -> np.ndarray:
     """Internal vectors of the distinct converged optima of a multi-start fit (best first)."""
     ok = (result.start_status <= int(Status.CONVERGED_AT_BOUND)) & np.isfinite(result.start_fun)
     order = np.argsort(np.where(ok, result.start_fun, np.inf), kind="stable")
@@ -251,7 +251,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
 
         st = resolve(law, starts)
     else:
-        st = _distinct_optima(full, law)[:max_basins]
+        st = _distinct_optima(full)[:max_basins]
     batch = engine.minimize(law, ds, st, weights=weights, keep="best", **options)
     ctx = {"data": ds, "n_runs": ds.n, "options": options}
     return BootstrapResult(
