@@ -1,36 +1,120 @@
 """The ``lawfit`` command line.
 
-    lawfit example                       fit Chinchilla to the bundled runs (Hoffmann's 4500 starts)
-    lawfit fit RUNS.csv --law chinchilla fit a law to a CSV of training runs
-    lawfit laws                          list the built-in laws
+    lawfit example                         the bundled Chinchilla study: fit, bootstrap, allocation
+    lawfit fit RUNS.csv --law chinchilla   fit a law to a CSV of training runs
+    lawfit laws                            list the built-in laws
 
 User errors print one line on stderr and exit with status 2; never a traceback.
+
+JSON output (``--json OUT`` or ``--json -``), schema version 1::
+
+    {"schema": "lawfit.fit/1", "law": name, "params": {name: value}, "internal": {name: value},
+     "objective": float, "success": bool, "status": name, "n_runs": int, "n_starts": int,
+     "loss": name, "delta": float,
+     "bootstrap": {"n": int, "failed": int, "seed": int|null, "level": float,
+                   "se": {name: value}, "ci": {name: [low, high]}}        (only with --bootstrap)
+     "allocation": [{"C": ..., "N_opt": ..., "D_opt": ..., ...}, ...]}     (only with --budget)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 
-from . import __version__, datasets, laws
+from . import __version__, allocation, datasets, laws
 from .fitting import fit
 
+SCHEMA = "lawfit.fit/1"
 
-def _print_fit(result, seconds: float, out) -> None:
+
+def _clean(v):
+    """JSON-safe floats (NaN and inf become null)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _document(result, budgets, level: float, seed) -> dict:
+    doc = {
+        "schema": SCHEMA, "law": result.law.name,
+        "params": {k: _clean(float(v)) for k, v in result.params.items()},
+        "internal": {k: _clean(float(v)) for k, v in result.internal.items()},
+        "objective": _clean(result.fun), "success": bool(result.success), "status": result.status.name,
+        "n_runs": result.n_runs, "n_starts": result.n_starts, "loss": result.loss, "delta": result.delta,
+    }
+    boot = result.bootstrap
+    if boot is not None:
+        doc["bootstrap"] = {
+            "n": boot.n, "failed": boot.n_failed, "seed": seed, "level": level,
+            "se": {k: _clean(v) for k, v in boot.se.items()},
+            "ci": {k: [_clean(lo), _clean(hi)] for k, (lo, hi) in boot.ci(level).items()},
+        }
+    if budgets:
+        table = allocation.compute_optimal(result, budgets, level=level)
+        doc["allocation"] = [{k: _clean(float(v)) for k, v in row.items()} for row in table.to_dict("records")]
+    return doc
+
+
+def _report(result, budgets, level: float, seconds: float, out) -> None:
     print(result.summary(), file=out)
-    print(f"\n{seconds:.3f} s ({result.n_starts} starts)", file=out)
+    if result.bootstrap is not None:
+        print("", file=out)
+        print(result.bootstrap.summary(level), file=out)
+    if budgets:
+        table = allocation.compute_optimal(result, budgets, level=level)
+        print("\ncompute-optimal allocation (C = 6 N D)" + (f", {int(level * 100)}% intervals"
+                                                           if result.bootstrap is not None else ""), file=out)
+        for row in table.to_dict("records"):
+            line = (f"  C = {row['C']:.3g}: N = {row['N_opt']:.3g}, D = {row['D_opt']:.3g}, "
+                    f"{row['tokens_per_param']:.1f} tokens/param, loss {row['loss']:.4f}")
+            if "N_opt_low" in row:
+                line += (f"  [N {row['N_opt_low']:.3g} to {row['N_opt_high']:.3g}, "
+                         f"D {row['D_opt_low']:.3g} to {row['D_opt_high']:.3g}]")
+            print(line, file=out)
+    print(f"\n{seconds:.2f} s", file=out)
+
+
+def _emit(args, result, budgets, seconds: float) -> int:
+    if args.json:
+        text = json.dumps(_document(result, budgets, args.level, getattr(args, "seed", None)), indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            try:
+                with open(args.json, "w") as fh:
+                    fh.write(text + "\n")
+            except OSError as err:
+                raise ValueError(f"cannot write {args.json}: {err.strerror}") from None
+    if args.json != "-":
+        _report(result, budgets, args.level, seconds, sys.stdout)
+    return 0 if result.success else 1
+
+
+def _budgets(values) -> list[float]:
+    out = []
+    for v in values or []:
+        try:
+            c = float(v)
+        except ValueError:
+            raise ValueError(f"--budget expects FLOP counts such as 1e23, got {v!r}") from None
+        if not (math.isfinite(c) and c > 0):
+            raise ValueError(f"--budget must be positive, got {v!r}")
+        out.append(c)
+    return out
 
 
 def _cmd_example(args) -> int:
     runs = datasets.chinchilla(drop_highest=5)
     print("Chinchilla runs (Hoffmann et al. 2022, via Epoch AI's replication): 240 runs after dropping the "
-          "5 highest losses\n")
+          "5 highest losses; Hoffmann's 4500 starts; 4000 bootstrap resamples\n")
     t = time.perf_counter()
-    result = fit("chinchilla", runs, starts="hoffmann", threads=args.threads)
-    _print_fit(result, time.perf_counter() - t, sys.stdout)
-    return 0 if result.success else 1
+    result = fit("chinchilla", runs, starts="hoffmann", threads=args.threads, bootstrap=4000, seed=0)
+    budgets = [1e21, 1e23, 1e25]
+    args.seed = 0
+    return _emit(args, result, budgets, time.perf_counter() - t)
 
 
 def _cmd_fit(args) -> int:
@@ -48,22 +132,16 @@ def _cmd_fit(args) -> int:
         if not sep or not name or not col:
             raise ValueError(f"--map expects NAME=COLUMN, got {item!r}")
         columns[name] = col
+    if args.bootstrap is not None and args.bootstrap < 1:
+        raise ValueError(f"--bootstrap must be a positive number of resamples, got {args.bootstrap}")
+    if not (0 < args.level < 1):
+        raise ValueError(f"--level must lie in (0, 1), got {args.level}")
+    budgets = _budgets(args.budget)
     law = laws.get(args.law)
     t = time.perf_counter()
     result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
-                 threads=args.threads)
-    seconds = time.perf_counter() - t
-    if args.json:
-        doc = result.to_dict()
-        text = json.dumps(doc, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text + "\n")
-    if args.json != "-":
-        _print_fit(result, seconds, sys.stdout)
-    return 0 if result.success else 1
+                 threads=args.threads, bootstrap=args.bootstrap, seed=args.seed)
+    return _emit(args, result, budgets, time.perf_counter() - t)
 
 
 def _cmd_laws(args) -> int:
@@ -77,17 +155,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="lawfit", description="Fit neural scaling laws, fast.")
     parser.add_argument("--version", action="version", version=f"lawfit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("example", help="fit the Chinchilla law to the bundled runs")
+    p = sub.add_parser("example", help="the bundled Chinchilla study: fit, bootstrap, allocation")
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    p.add_argument("--json", metavar="OUT", help="also write the result as JSON to OUT ('-' for stdout)")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.set_defaults(func=_cmd_example)
     p = sub.add_parser("fit", help="fit a law to a CSV of training runs")
     p.add_argument("runs", help="CSV file with one row per training run")
     p.add_argument("--law", default="chinchilla", help="built-in law (see 'lawfit laws')")
     p.add_argument("--starts", default="grid", help="'grid' (the law's default) or 'hoffmann'")
-    p.add_argument("--loss", default="huber", choices=["huber", "squared"])
+    p.add_argument("--loss", default="huber", choices=["huber", "squared", "asymmetric_huber", "huber_likelihood"])
     p.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log residuals")
     p.add_argument("--map", action="append", metavar="NAME=COLUMN",
                    help="read law variable NAME (or 'loss') from COLUMN; repeatable")
+    p.add_argument("--bootstrap", type=int, metavar="N", help="refit on N bootstrap resamples")
+    p.add_argument("--seed", type=int, default=None, help="seed of the resamples")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--budget", action="append", metavar="FLOPS",
+                   help="report the compute-optimal allocation at this budget; repeatable")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)")
     p.set_defaults(func=_cmd_fit)
@@ -97,8 +182,16 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (ValueError, TypeError) as err:
-        print(f"lawfit: error: {err}", file=sys.stderr)
+        msg = str(err)
+        if msg.startswith("data has no column") and getattr(args, "command", "") == "fit":
+            msg += "; name the column with --map VARIABLE=COLUMN"
+        print(f"lawfit: error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a command that stopped reading (| head)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("lawfit: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,105 @@
+"""The command line, through its real entry point (python -m lawfit), as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lawfit
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "lawfit", *args], capture_output=True, text=True, timeout=300,
+                          **kw)
+
+
+@pytest.fixture(scope="module")
+def csv(tmp_path_factory):
+    """The bundled runs under other column names, as a user's own table might be."""
+    df = lawfit.datasets.chinchilla(drop_highest=5)
+    path = tmp_path_factory.mktemp("runs") / "runs.csv"
+    df.rename(columns={"N": "params", "D": "tokens", "loss": "val_loss"}).to_csv(path, index=False)
+    return path
+
+
+MAP = ["--map", "N=params", "--map", "D=tokens", "--map", "loss=val_loss"]
+OPTIMUM = {"E": 1.81722, "alpha": 0.347311, "beta": 0.367172}
+
+
+def test_example_runs_the_bundled_study():
+    out = run("example")
+    assert out.returncode == 0, out.stderr
+    for words in ("objective 0.001018274018", "bootstrap: 4000 resamples", "compute-optimal allocation",
+                  "C = 1e+23"):
+        assert words in out.stdout, words
+
+
+def test_fit_json_schema_with_bootstrap_and_budget(csv):
+    out = run("fit", str(csv), *MAP, "--starts", "hoffmann", "--bootstrap", "200", "--seed", "3",
+              "--budget", "1e23", "--level", "0.9", "--json", "-")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "lawfit.fit/1" and doc["law"] == "chinchilla" and doc["success"] is True
+    assert doc["n_runs"] == 240 and doc["objective"] == pytest.approx(1.0182740178e-3, rel=1e-8)
+    for k, v in OPTIMUM.items():
+        assert doc["params"][k] == pytest.approx(v, rel=1e-4)
+    boot = doc["bootstrap"]
+    assert boot["n"] == 200 and boot["failed"] == 0 and boot["seed"] == 3 and boot["level"] == 0.9
+    for k in ("E", "A", "B", "alpha", "beta"):
+        lo, hi = boot["ci"][k]
+        assert lo < doc["params"][k] < hi and boot["se"][k] > 0
+    alloc = doc["allocation"][0]
+    assert alloc["C"] == 1e23 and alloc["N_opt_low"] < alloc["N_opt"] < alloc["N_opt_high"]
+    # the same run again gives the same document (seeded)
+    again = json.loads(run("fit", str(csv), *MAP, "--starts", "hoffmann", "--bootstrap", "200", "--seed", "3",
+                           "--budget", "1e23", "--level", "0.9", "--json", "-").stdout)
+    assert again == doc
+
+
+def test_fit_writes_json_file_and_prints_table(csv, tmp_path):
+    target = tmp_path / "fit.json"
+    out = run("fit", str(csv), *MAP, "--json", str(target), "--starts", "hoffmann")
+    assert out.returncode == 0
+    assert "E " in out.stdout and "alpha" in out.stdout
+    assert json.loads(target.read_text())["params"]["E"] == pytest.approx(OPTIMUM["E"], rel=1e-4)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["fit", "/no/such/file.csv"], "no such file"),
+    (["fit", "{csv}"], "no column 'N'"),
+    (["fit", "{csv}", "--map", "N"], "--map expects NAME=COLUMN"),
+    (["fit", "{csv}", "--map", "N=params", "--map", "D=tokens", "--map", "loss=val_loss", "--law", "nope"],
+     "unknown law"),
+    (["fit", "{csv}", "--map", "N=params", "--map", "D=tokens", "--map", "loss=val_loss", "--bootstrap", "0"],
+     "--bootstrap"),
+    (["fit", "{csv}", "--map", "N=params", "--map", "D=tokens", "--map", "loss=val_loss", "--budget", "x"],
+     "--budget"),
+    (["fit", "{csv}", "--map", "N=params", "--map", "D=tokens", "--map", "loss=val_loss", "--level", "2"],
+     "--level"),
+])
+def test_user_errors_give_one_line_and_status_2(csv, args, words):
+    out = run(*[a.format(csv=csv) for a in args])
+    assert out.returncode == 2
+    assert words in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_bad_cell_and_non_positive_value_are_named(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("N,D,loss\n1e8,1e10,3.0\n2e8,oops,2.9\n3e8,3e10,2.8\n")
+    out = run("fit", str(path))
+    assert out.returncode == 2 and "column 'D'" in out.stderr and "oops" in out.stderr
+    path.write_text("N,D,loss\n1e8,1e10,3.0\n2e8,2e10,-2.9\n3e8,3e10,2.8\n")
+    out = run("fit", str(path))
+    assert out.returncode == 2 and "column 'loss'" in out.stderr and "row 1" in out.stderr
+
+
+def test_laws_lists_the_catalogue():
+    out = run("laws")
+    assert out.returncode == 0
+    assert all(name in out.stdout for name in lawfit.laws.available())
+    assert np.all([line.count("L(") == 1 for line in out.stdout.strip().splitlines()])
