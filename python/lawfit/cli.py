@@ -24,6 +24,8 @@ import math
 import sys
 import time
 
+import numpy as np
+
 from . import __version__, allocation, datasets, laws
 from .fitting import fit
 
@@ -77,6 +79,25 @@ def _report(result, budgets, level: float, seconds: float, out) -> None:
     print(f"\n{seconds:.2f} s", file=out)
 
 
+def _figures(args, result, data) -> None:
+    if getattr(args, "plot", None) or getattr(args, "corner", None):
+        try:
+            from . import plots
+        except ImportError as err:  # pragma: no cover - plots imports matplotlib lazily
+            raise ValueError(str(err)) from None
+        try:
+            if args.plot:
+                plots.study(result, data, args.plot)
+            if args.corner:
+                if result.bootstrap is None:
+                    raise ValueError("--corner needs --bootstrap N")
+                plots.corner(result.bootstrap).savefig(args.corner, dpi=120)
+        except ImportError as err:
+            raise ValueError(str(err)) from None
+        except OSError as err:
+            raise ValueError(f"cannot write the figure: {err}") from None
+
+
 def _emit(args, result, budgets, seconds: float) -> int:
     if args.json:
         text = json.dumps(_document(result, budgets, args.level, getattr(args, "seed", None)), indent=2)
@@ -114,7 +135,9 @@ def _cmd_example(args) -> int:
     result = fit("chinchilla", runs, starts="hoffmann", threads=args.threads, bootstrap=4000, seed=0)
     budgets = [1e21, 1e23, 1e25]
     args.seed = 0
-    return _emit(args, result, budgets, time.perf_counter() - t)
+    seconds = time.perf_counter() - t
+    _figures(args, result, runs)
+    return _emit(args, result, budgets, seconds)
 
 
 def _cmd_fit(args) -> int:
@@ -141,7 +164,14 @@ def _cmd_fit(args) -> int:
     t = time.perf_counter()
     result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
                  threads=args.threads, bootstrap=args.bootstrap, seed=args.seed)
-    return _emit(args, result, budgets, time.perf_counter() - t)
+    seconds = time.perf_counter() - t
+    if args.plot or args.corner:
+        from .data import prepare
+
+        ds = prepare(law, table, columns=columns)
+        data = {**ds.columns, "loss": np.exp(ds.target)}
+        _figures(args, result, data)
+    return _emit(args, result, budgets, seconds)
 
 
 def _cmd_laws(args) -> int:
@@ -159,6 +189,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--json", metavar="OUT", help="also write the result as JSON to OUT ('-' for stdout)")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--plot", metavar="FILE", help="save the study figure (PNG or PDF, needs matplotlib)")
+    p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot")
     p.set_defaults(func=_cmd_example)
     p = sub.add_parser("fit", help="fit a law to a CSV of training runs")
     p.add_argument("runs", help="CSV file with one row per training run")
@@ -175,6 +207,8 @@ def main(argv=None) -> int:
                    help="report the compute-optimal allocation at this budget; repeatable")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)")
+    p.add_argument("--plot", metavar="FILE", help="save the study figure (PNG or PDF, needs matplotlib)")
+    p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot (with --bootstrap)")
     p.set_defaults(func=_cmd_fit)
     p = sub.add_parser("laws", help="list the built-in laws")
     p.set_defaults(func=_cmd_laws)
