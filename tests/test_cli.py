@@ -103,3 +103,21 @@ def test_laws_lists_the_catalogue():
     assert out.returncode == 0
     assert all(name in out.stdout for name in lawfit.laws.available())
     assert np.all([line.count("L(") == 1 for line in out.stdout.strip().splitlines()])
+
+
+def test_optimal_from_a_saved_fit(csv, tmp_path):
+    saved = tmp_path / "fit.json"
+    assert run("fit", str(csv), *MAP, "--starts", "hoffmann", "--json", str(saved)).returncode == 0
+    out = run("optimal", str(saved), "--budget", "1e21", "--budget", "1e23", "--json", "-")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["schema"] == "lawfit.optimal/1" and [r["C"] for r in doc["allocation"]] == [1e21, 1e23]
+    params = json.loads(saved.read_text())["params"]
+    want = lawfit.allocation.compute_optimal(params, [1e21, 1e23], law="chinchilla")
+    np.testing.assert_allclose([r["N_opt"] for r in doc["allocation"]], want.N_opt, rtol=1e-12)
+    table = run("optimal", str(saved), "--budget", "1e23")
+    assert table.returncode == 0 and "C = 1e+23" in table.stdout
+    for args, words in ((["optimal", str(saved)], "--budget"), (["optimal", str(csv), "--budget", "1e23"], "JSON"),
+                        (["optimal", "/no/file.json", "--budget", "1e23"], "no such file")):
+        bad = run(*args)
+        assert bad.returncode == 2 and words in bad.stderr, bad.stderr

@@ -2,6 +2,7 @@
 
     lawfit example                         the bundled Chinchilla study: fit, bootstrap, allocation
     lawfit fit RUNS.csv --law chinchilla   fit a law to a CSV of training runs
+    lawfit optimal FIT.json --budget 1e23  compute-optimal allocation from a saved fit
     lawfit laws                            list the built-in laws
 
 User errors print one line on stderr and exit with status 2; never a traceback.
@@ -174,6 +175,38 @@ def _cmd_fit(args) -> int:
     return _emit(args, result, budgets, seconds)
 
 
+def _cmd_optimal(args) -> int:
+    try:
+        with open(args.fit) as fh:
+            doc = json.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {args.fit}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{args.fit} is not JSON: {err}") from None
+    if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith("lawfit.fit/"):
+        raise ValueError(f"{args.fit} is not a lawfit fit (write one with 'lawfit fit ... --json FILE')")
+    budgets = _budgets(args.budget)
+    if not budgets:
+        raise ValueError("give at least one --budget FLOPS")
+    law = laws.get(doc["law"])
+    params = {k: v for k, v in doc["params"].items() if k in law.param_names}
+    table = allocation.compute_optimal(params, budgets, law=law)
+    if args.json:
+        text = json.dumps({"schema": "lawfit.optimal/1", "law": law.name,
+                           "allocation": table.to_dict("records")}, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            with open(args.json, "w") as fh:
+                fh.write(text + "\n")
+    if args.json != "-":
+        print(f"compute-optimal allocation for {law.name} (C = 6 N D), from {args.fit}")
+        for row in table.to_dict("records"):
+            print(f"  C = {row['C']:.3g}: N = {row['N_opt']:.4g}, D = {row['D_opt']:.4g}, "
+                  f"{row['tokens_per_param']:.1f} tokens/param, loss {row['loss']:.4f}")
+    return 0
+
+
 def _cmd_laws(args) -> int:
     for name in laws.available():
         law = laws.get(name)
@@ -210,6 +243,11 @@ def main(argv=None) -> int:
     p.add_argument("--plot", metavar="FILE", help="save the study figure (PNG or PDF, needs matplotlib)")
     p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot (with --bootstrap)")
     p.set_defaults(func=_cmd_fit)
+    p = sub.add_parser("optimal", help="compute-optimal N and D at given budgets, from a saved fit")
+    p.add_argument("fit", help="JSON written by 'lawfit fit ... --json FILE'")
+    p.add_argument("--budget", action="append", metavar="FLOPS", help="training budget; repeatable")
+    p.add_argument("--json", metavar="OUT", help="write the table as JSON to OUT ('-' for stdout)")
+    p.set_defaults(func=_cmd_optimal)
     p = sub.add_parser("laws", help="list the built-in laws")
     p.set_defaults(func=_cmd_laws)
     args = parser.parse_args(argv)
