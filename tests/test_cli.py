@@ -121,3 +121,17 @@ def test_optimal_from_a_saved_fit(csv, tmp_path):
                         (["optimal", "/no/file.json", "--budget", "1e23"], "no such file")):
         bad = run(*args)
         assert bad.returncode == 2 and words in bad.stderr, bad.stderr
+
+
+def test_derived_tokens_and_dropping_the_highest_losses(tmp_path):
+    """The raw Chinchilla table has N, C and loss only: D comes from C = 6 N D; dropping the 5 highest losses
+    gives Epoch's 240 runs and the reference optimum."""
+    raw = lawfit.datasets.chinchilla()[["N", "C", "loss"]]
+    path = tmp_path / "raw.csv"
+    raw.to_csv(path, index=False)
+    out = run("fit", str(path), "--drop-highest", "5", "--starts", "hoffmann", "--json", "-")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["n_runs"] == 240 and doc["objective"] == pytest.approx(1.0182740178e-3, rel=1e-8)
+    bad = run("fit", str(path), "--drop-highest", "500")
+    assert bad.returncode == 2 and "every run" in bad.stderr

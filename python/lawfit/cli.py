@@ -141,6 +141,30 @@ def _cmd_example(args) -> int:
     return _emit(args, result, budgets, seconds)
 
 
+def _prepare_table(table, columns: dict, args):
+    """Row filters and derived columns: D from C = 6 N D (or N from C and D) when the table lacks it."""
+    import pandas as pd
+
+    def col(name):
+        return columns.get(name, name)
+
+    for missing, (a, b) in (("D", ("N", "C")), ("N", ("D", "C"))):
+        if col(missing) not in table and col(a) in table and col(b) in table:
+            num = {k: pd.to_numeric(table[col(k)], errors="coerce") for k in (a, b)}
+            table = table.assign(**{col(missing): num[b] / (6.0 * num[a])})
+    if args.drop_highest:
+        if args.drop_highest < 0:
+            raise ValueError(f"--drop-highest must be >= 0, got {args.drop_highest}")
+        loss = pd.to_numeric(table[col("loss")], errors="coerce") if col("loss") in table else None
+        if loss is None:
+            raise ValueError(f"--drop-highest needs the loss column {col('loss')!r}")
+        if args.drop_highest >= loss.notna().sum():
+            raise ValueError(f"--drop-highest {args.drop_highest} would drop every run")
+        threshold = loss.nlargest(args.drop_highest).iloc[-1]
+        table = table[loss < threshold].reset_index(drop=True)
+    return table
+
+
 def _cmd_fit(args) -> int:
     import pandas as pd
 
@@ -156,6 +180,7 @@ def _cmd_fit(args) -> int:
         if not sep or not name or not col:
             raise ValueError(f"--map expects NAME=COLUMN, got {item!r}")
         columns[name] = col
+    table = _prepare_table(table, columns, args)
     if args.bootstrap is not None and args.bootstrap < 1:
         raise ValueError(f"--bootstrap must be a positive number of resamples, got {args.bootstrap}")
     if not (0 < args.level < 1):
@@ -233,6 +258,8 @@ def main(argv=None) -> int:
     p.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log residuals")
     p.add_argument("--map", action="append", metavar="NAME=COLUMN",
                    help="read law variable NAME (or 'loss') from COLUMN; repeatable")
+    p.add_argument("--drop-highest", type=int, default=0, metavar="K",
+                   help="drop the K runs with the highest loss (Epoch's protocol drops 5)")
     p.add_argument("--bootstrap", type=int, metavar="N", help="refit on N bootstrap resamples")
     p.add_argument("--seed", type=int, default=None, help="seed of the resamples")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
