@@ -29,10 +29,10 @@ def test_study_figure(fitted, tmp_path):
     fig = plots.study(res, runs, str(path))
     assert path.stat().st_size > 20_000
     axes = fig.axes
-    assert len(axes) == 4
+    assert len(axes) == 6
     for ax in axes:
         assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
-    assert axes[0].get_xscale() == "log" and axes[2].get_yscale() == "log"
+    assert axes[0].get_xscale() == "log" and axes[2].get_yscale() == "log" and axes[3].get_yscale() == "log"
     assert len(axes[1].get_legend().get_texts()) >= 3  # one line per compute budget
     mpl.pyplot.close(fig)
 

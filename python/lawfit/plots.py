@@ -12,7 +12,7 @@ import numpy as np
 
 from . import allocation
 
-__all__ = ["observed_vs_predicted", "isoflop", "frontier", "corner", "study"]
+__all__ = ["observed_vs_predicted", "isoflop", "surface", "frontier", "tokens_per_parameter", "corner", "study"]
 
 
 def _plt():
@@ -109,6 +109,49 @@ def isoflop(result, data, ax=None, n_budgets: int = 6):
     return ax
 
 
+def surface(result, data, ax=None):
+    """Contours of the fitted loss over (N, D), the runs, and the compute-optimal frontier."""
+    ax = _axes(ax)
+    N = np.asarray(data["N"], dtype=float)
+    D = np.asarray(data["D"], dtype=float)
+    n = np.geomspace(N.min() / 3, N.max() * 3, 120)
+    d = np.geomspace(D.min() / 3, D.max() * 3, 120)
+    nn, dd = np.meshgrid(n, d)
+    L = result.law.predict({"N": nn.ravel(), "D": dd.ravel()}, result.params).reshape(nn.shape)
+    levels = np.quantile(L, np.linspace(0.02, 0.98, 14))
+    cs = ax.contour(nn, dd, L, levels=np.unique(levels), cmap="viridis_r", linewidths=0.8)
+    ax.clabel(cs, fmt="%.2f", fontsize=6, inline=True)
+    ax.scatter(N, D, s=8, color="0.25", alpha=0.6, edgecolors="none", label="runs")
+    C = np.geomspace(6 * n.min() * d.min(), 6 * n.max() * d.max(), 80)
+    opt = allocation.compute_optimal(result.params, C, law=result.law)
+    keep = (opt.N_opt >= n.min()) & (opt.N_opt <= n.max()) & (opt.D_opt >= d.min()) & (opt.D_opt <= d.max())
+    ax.plot(opt.N_opt[keep], opt.D_opt[keep], color="C3", lw=1.8, label="compute-optimal frontier")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("tokens D")
+    ax.set_title("fitted loss surface")
+    ax.legend(frameon=True, framealpha=0.9, fontsize=8, loc="lower right")
+    return ax
+
+
+def tokens_per_parameter(result, ax=None, budgets=None, level: float = 0.95):
+    """Tokens per parameter at the compute optimum against compute, with the bootstrap band."""
+    ax = _axes(ax)
+    budgets = np.geomspace(1e18, 1e26, 60) if budgets is None else np.asarray(budgets, dtype=float)
+    df = allocation.compute_optimal(result, budgets, level=level)
+    ax.plot(df.C, df.tokens_per_param, color="C2", lw=1.5, label="D_opt / N_opt")
+    if "tokens_per_param_low" in df:
+        ax.fill_between(df.C, df.tokens_per_param_low, df.tokens_per_param_high, color="C2", alpha=0.2, lw=0,
+                        label=f"{int(level * 100)}% bootstrap band")
+    ax.set_xscale("log")
+    ax.set_xlabel("training compute C (FLOP)")
+    ax.set_ylabel("tokens per parameter")
+    ax.set_title("compute-optimal tokens per parameter", fontsize=10)
+    ax.legend(frameon=False, fontsize=8)
+    return ax
+
+
 def frontier(result, ax=None, budgets=None, level: float = 0.95):
     """Compute-optimal N_opt(C) and D_opt(C), with bootstrap bands when the fit has a bootstrap."""
     ax = _axes(ax)
@@ -166,14 +209,17 @@ def corner(boot, names=None, fig=None):
 
 
 def study(result, data, path: str | None = None, budgets=None) -> Any:
-    """One figure: fit quality, isoFLOP slices, the compute-optimal frontier and the residuals."""
+    """One figure: fit quality, isoFLOP slices, the loss surface, the compute-optimal frontier, tokens per
+    parameter and the residuals."""
     plt = _plt()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 9))
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
     observed_vs_predicted(result, data, axes[0, 0])
     isoflop(result, data, axes[0, 1])
+    surface(result, data, axes[0, 2])
     frontier(result, axes[1, 0], budgets=budgets)
+    tokens_per_parameter(result, axes[1, 1], budgets=budgets)
     _, pred, obs = _runs(result, data)
-    ax = axes[1, 1]
+    ax = axes[1, 2]
     ax.scatter(6 * np.asarray(data["N"], float) * np.asarray(data["D"], float), np.log(obs) - np.log(pred), s=12,
                alpha=0.7, edgecolors="none")
     ax.axhline(0, color="0.3", lw=1, ls="--")
