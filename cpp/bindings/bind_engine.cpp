@@ -45,9 +45,12 @@ lawfit::Loss make_loss(int kind, double delta, double asymmetry) {
     return l;
 }
 
-// Runs fn() on a helper thread while this thread, without the GIL, polls for Ctrl-C every 50 ms.
+// Runs fn() on a helper thread while this thread, without the GIL, polls every 50 ms for Ctrl-C and, when
+// given a progress callable, reports progress(done, total) to it. An exception in the callable, like Ctrl-C,
+// stops handing out work and is raised here once the workers have stopped.
 template <class Fn>
-std::string run_interruptible(Fn fn, std::atomic<bool>& cancel) {
+std::string run_interruptible(Fn fn, std::atomic<bool>& cancel, const std::atomic<std::int64_t>* done,
+                              std::int64_t total, const py::object& progress) {
     std::string err;
     bool interrupted = false;
     {
@@ -60,10 +63,21 @@ std::string run_interruptible(Fn fn, std::atomic<bool>& cancel) {
                 cancel.store(true);
                 break;
             }
+            if (!progress.is_none() && done) {
+                try {
+                    progress(done->load(std::memory_order_relaxed), total);
+                } catch (py::error_already_set& e) {
+                    e.restore();
+                    interrupted = true;
+                    cancel.store(true);
+                    break;
+                }
+            }
         }
         err = fut.get();
     }
     if (interrupted) throw py::error_already_set();
+    if (!progress.is_none() && done && err.empty()) progress(done->load(), total);
     return err;
 }
 
@@ -72,7 +86,7 @@ py::dict minimize(py::object program, const array_d& features, const array_d& ta
                   const array_d& lower, const array_d& upper, int loss_kind, double delta, double asymmetry,
                   int max_iter,
                   double xtol, double ftol, double radius0, double irls, double switch_rtol, bool keep_all,
-                  int threads) {
+                  int threads, py::object progress) {
     const lawfit::Program& prog = program_of(program);
     lawfit::BatchInput in;
     in.prog = &prog;
@@ -144,8 +158,11 @@ py::dict minimize(py::object program, const array_d& features, const array_d& ta
         out.n_success = nsucc.mutable_data();
     }
     std::atomic<bool> cancel{false};
+    std::atomic<std::int64_t> done{0};
     in.cancel = &cancel;
-    const std::string err = run_interruptible([&]() { return lawfit::run_batch(in, keep_all, out); }, cancel);
+    in.done = &done;
+    const std::string err = run_interruptible([&]() { return lawfit::run_batch(in, keep_all, out); }, cancel,
+                                              &done, in.R * in.S, progress);
     if (!err.empty()) throw std::runtime_error(err);
     py::dict d;
     d["x"] = x;
@@ -207,7 +224,8 @@ void register_engine(py::module_& m) {
     m.def("minimize", &minimize, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("weights"),
           py::arg("starts"), py::arg("free_index"), py::arg("fixed_value"), py::arg("lower"), py::arg("upper"),
           py::arg("loss_kind"), py::arg("delta"), py::arg("asymmetry"), py::arg("max_iter"), py::arg("xtol"), py::arg("ftol"),
-          py::arg("radius0"), py::arg("irls"), py::arg("switch_rtol"), py::arg("keep_all"), py::arg("threads"));
+          py::arg("radius0"), py::arg("irls"), py::arg("switch_rtol"), py::arg("keep_all"), py::arg("threads"),
+          py::arg("progress") = py::none());
     m.def("evaluate", &evaluate, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("params"),
           py::arg("weights"), py::arg("loss_kind"), py::arg("delta"), py::arg("asymmetry"), py::arg("derivatives"),
           py::arg("threads"));

@@ -121,6 +121,7 @@ std::string run_batch(const BatchInput& in, bool keep_all, const BatchOutput& ou
             } else {
                 fo = solve(*st.ev, in.map, in.opt, x);
             }
+            if (in.done) in.done->fetch_add(1, std::memory_order_relaxed);
             if (keep_all) {
                 std::memcpy(out.x + p * P, x, sizeof(double) * static_cast<std::size_t>(P));
                 out.fun[p] = fo.fun;

@@ -46,6 +46,7 @@ def minimize(
     switch_rtol: float,
     keep_all: bool,
     threads: int,
+    progress: Any = None,
 ) -> dict[str, Any]: ...
 def evaluate(
     program: Program,

@@ -213,7 +213,8 @@ def _distinct_optima(result: FitResult, rtol: float = 1e-6) -> np.ndarray:
 def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: str = "smart",
               start: Any = None, starts: Any = "grid", max_basins: int = 8, loss: str = "huber",
               delta: float = 1e-3, asymmetry: float = 2.0, bounds=None, fixed=None, tie=None, columns=None,
-              threads: int | None = None, _full: FitResult | None = None, **solver) -> BootstrapResult:
+              threads: int | None = None, _full: FitResult | None = None, progress=None,
+              **solver) -> BootstrapResult:
     """Refit ``law`` on ``n`` bootstrap resamples of the runs and collect the estimates.
 
     Parameters
@@ -236,7 +237,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     weights = resample_weights(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
     options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss, delta=delta, asymmetry=asymmetry,
                    threads=threads, **solver)
-    full = _full if _full is not None else fit(law, ds, starts=starts, **options)
+    full = _full if _full is not None else fit(law, ds, starts=starts, progress=progress, **options)
     if strategy == "fixed":
         if start is None:
             st = full.x[None, :]
@@ -252,7 +253,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
         st = resolve(law, starts)
     else:
         st = _distinct_optima(full)[:max_basins]
-    batch = engine.minimize(law, ds, st, weights=weights, keep="best", **options)
+    batch = engine.minimize(law, ds, st, weights=weights, keep="best", progress=progress, **options)
     ctx = {"data": ds, "n_runs": ds.n, "options": options}
     return BootstrapResult(
         law=law, fit=full, strategy=strategy, weights=weights, theta=batch.theta, fun=batch.fun,

@@ -128,12 +128,18 @@ def _budgets(values) -> list[float]:
     return out
 
 
+def _show_progress(args) -> bool:
+    """A progress bar for long work, on a terminal only and not with --quiet."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
 def _cmd_example(args) -> int:
     runs = datasets.chinchilla(drop_highest=5)
     print("Chinchilla runs (Hoffmann et al. 2022, via Epoch AI's replication): 240 runs after dropping the "
           "5 highest losses; Hoffmann's 4500 starts; 4000 bootstrap resamples\n")
     t = time.perf_counter()
-    result = fit("chinchilla", runs, starts="hoffmann", threads=args.threads, bootstrap=4000, seed=0)
+    result = fit("chinchilla", runs, starts="hoffmann", threads=args.threads, bootstrap=4000, seed=0,
+                 progress=_show_progress(args))
     budgets = [1e21, 1e23, 1e25]
     args.seed = 0
     seconds = time.perf_counter() - t
@@ -189,7 +195,7 @@ def _cmd_fit(args) -> int:
     law = laws.get(args.law)
     t = time.perf_counter()
     result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
-                 threads=args.threads, bootstrap=args.bootstrap, seed=args.seed)
+                 threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args))
     seconds = time.perf_counter() - t
     if args.plot or args.corner:
         from .data import prepare
@@ -249,6 +255,7 @@ def main(argv=None) -> int:
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--plot", metavar="FILE", help="save the study figure (PNG or PDF, needs matplotlib)")
     p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_example)
     p = sub.add_parser("fit", help="fit a law to a CSV of training runs")
     p.add_argument("runs", help="CSV file with one row per training run")
@@ -269,6 +276,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)")
     p.add_argument("--plot", metavar="FILE", help="save the study figure (PNG or PDF, needs matplotlib)")
     p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot (with --bootstrap)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_fit)
     p = sub.add_parser("optimal", help="compute-optimal N and D at given budgets, from a saved fit")
     p.add_argument("fit", help="JSON written by 'lawfit fit ... --json FILE'")

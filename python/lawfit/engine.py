@@ -14,6 +14,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from . import laws as _laws
+from . import progress as _progress
 from .data import Dataset, prepare
 from .status import Status, is_success
 
@@ -274,7 +275,7 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
              loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0, keep: str = "best",
              max_iter: int = 200,
              xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 0.05, irls: float = 0.25,
-             switch_rtol: float = 1e-4, threads: int | None = None, columns=None) -> BatchFit:
+             switch_rtol: float = 1e-4, threads: int | None = None, columns=None, progress=None) -> BatchFit:
     """Fit every (weight row, start) pair; return all fits or the best start of each row.
 
     Parameters
@@ -284,6 +285,7 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     weights : None (one row of ones), (n,) or (R, n) non-negative weights (bootstrap counts).
     keep : "best" (one fit per row: success first, then lowest objective, then lowest start index) or
         "all" (arrays of shape (R, S, ...)).
+    progress : True for a progress bar on stderr (after ~1 s), or a callable(done, total).
     max_iter, xtol, ftol, radius0, irls, switch_rtol : solver options (see DESIGN.md, "The solver").
         Every stopping rule is relative, so none depends on the number of runs, on sum vs mean or on
         the objective's size.
@@ -320,7 +322,8 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
             raise TypeError(f"solver option {name} must be a number, got {v!r}")
     out = _core.minimize(law.core_program(), ds.features, ds.target, w, free, con.free_index, con.fixed_value,
                          con.lower, con.upper, kind, delta, asym, int(max_iter), float(xtol), float(ftol),
-                         float(radius0), float(irls), float(switch_rtol), keep == "all", _threads(threads))
+                         float(radius0), float(irls), float(switch_rtol), keep == "all", _threads(threads),
+                         _progress.resolve(progress))
     S = free.shape[-2]
     x = out["x"]
     shape = (R, S) if keep == "all" else (R,)

@@ -28,6 +28,7 @@ struct BatchInput {
     SolverOptions opt;
     int threads = 0;                            // 0: all hardware threads
     const std::atomic<bool>* cancel = nullptr;  // optional: stop handing out work when set
+    std::atomic<std::int64_t>* done = nullptr;  // optional: incremented after every finished problem
 };
 
 // keep_all: arrays of R * S entries (x: R * S * n_free); otherwise R entries and best_start (R,).
