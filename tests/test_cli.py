@@ -135,3 +135,40 @@ def test_derived_tokens_and_dropping_the_highest_losses(tmp_path):
     assert doc["n_runs"] == 240 and doc["objective"] == pytest.approx(1.0182740178e-3, rel=1e-8)
     bad = run("fit", str(path), "--drop-highest", "500")
     assert bad.returncode == 2 and "every run" in bad.stderr
+
+
+def test_plot_subcommand_and_backend_flag(csv, tmp_path):
+    fig = tmp_path / "study.png"
+    out = run("plot", str(csv), *MAP, "--plot", str(fig), "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert fig.stat().st_size > 20_000
+    assert run("plot", str(csv), *MAP).returncode == 2  # --plot is required
+    bad = run("fit", str(csv), *MAP, "--backend", "cuda")
+    assert bad.returncode == 2 and "CUDA backend is not available" in bad.stderr
+    assert run("fit", str(csv), *MAP, "--backend", "cpu", "--quiet").returncode == 0
+
+
+def test_example_writes_its_figure(tmp_path):
+    out = run("example", "--quiet", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "figure: chinchilla_study.png" in out.stdout
+    assert (tmp_path / "chinchilla_study.png").stat().st_size > 20_000
+
+
+def test_ctrl_c_in_the_command_line(tmp_path):
+    import signal
+    import time
+
+    big = tmp_path / "big.csv"
+    df = lawfit.datasets.chinchilla(drop_highest=5)
+    import pandas as pd
+
+    pd.concat([df] * 50).to_csv(big, index=False)  # 12,000 runs: the Hoffmann grid takes tens of seconds
+    proc = subprocess.Popen([sys.executable, "-m", "lawfit", "fit", str(big), "--starts", "hoffmann", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 2.0
+    assert proc.returncode == 130 and "lawfit: interrupted" in err and "Traceback" not in err

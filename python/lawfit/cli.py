@@ -2,6 +2,7 @@
 
     lawfit example                         the bundled Chinchilla study: fit, bootstrap, allocation
     lawfit fit RUNS.csv --law chinchilla   fit a law to a CSV of training runs
+    lawfit plot RUNS.csv --plot FIG.png    the same, saving the study figure
     lawfit optimal FIT.json --budget 1e23  compute-optimal allocation from a saved fit
     lawfit laws                            list the built-in laws
 
@@ -143,8 +144,18 @@ def _cmd_example(args) -> int:
     budgets = [1e21, 1e23, 1e25]
     args.seed = 0
     seconds = time.perf_counter() - t
+    if args.plot is None and not args.no_plot:
+        try:
+            import matplotlib  # noqa: F401
+
+            args.plot = "chinchilla_study.png"
+        except ImportError:
+            print("(no figure: matplotlib is not installed; pip install 'lawfit[plot]')\n")
     _figures(args, result, runs)
-    return _emit(args, result, budgets, seconds)
+    code = _emit(args, result, budgets, seconds)
+    if args.plot and args.json != "-":
+        print(f"figure: {args.plot}" + (f", {args.corner}" if args.corner else ""))
+    return code
 
 
 def _prepare_table(table, columns: dict, args):
@@ -186,6 +197,8 @@ def _cmd_fit(args) -> int:
         if not sep or not name or not col:
             raise ValueError(f"--map expects NAME=COLUMN, got {item!r}")
         columns[name] = col
+    if args.backend == "cuda":
+        raise ValueError("the CUDA backend is not available in this version of lawfit; use --backend cpu")
     table = _prepare_table(table, columns, args)
     if args.bootstrap is not None and args.bootstrap < 1:
         raise ValueError(f"--bootstrap must be a positive number of resamples, got {args.bootstrap}")
@@ -245,19 +258,7 @@ def _cmd_laws(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="lawfit", description="Fit neural scaling laws, fast.")
-    parser.add_argument("--version", action="version", version=f"lawfit {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("example", help="the bundled Chinchilla study: fit, bootstrap, allocation")
-    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
-    p.add_argument("--json", metavar="OUT", help="also write the result as JSON to OUT ('-' for stdout)")
-    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
-    p.add_argument("--plot", metavar="FILE", help="save the study figure (PNG or PDF, needs matplotlib)")
-    p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_example)
-    p = sub.add_parser("fit", help="fit a law to a CSV of training runs")
+def _fit_options(p, plot_required: bool = False) -> None:
     p.add_argument("runs", help="CSV file with one row per training run")
     p.add_argument("--law", default="chinchilla", help="built-in law (see 'lawfit laws')")
     p.add_argument("--starts", default="grid", help="'grid' (the law's default) or 'hoffmann'")
@@ -274,9 +275,33 @@ def main(argv=None) -> int:
                    help="report the compute-optimal allocation at this budget; repeatable")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)")
-    p.add_argument("--plot", metavar="FILE", help="save the study figure (PNG or PDF, needs matplotlib)")
+    p.add_argument("--plot", metavar="FILE", required=plot_required,
+                   help="save the study figure (PNG or PDF, needs matplotlib)")
     p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot (with --bootstrap)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--backend", default="cpu", choices=["cpu", "cuda", "auto"],
+                   help="compute backend (cuda: not available yet; auto: the best available, now cpu)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="lawfit", description="Fit neural scaling laws, fast.")
+    parser.add_argument("--version", action="version", version=f"lawfit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("example", help="the bundled Chinchilla study: fit, bootstrap, allocation")
+    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    p.add_argument("--json", metavar="OUT", help="also write the result as JSON to OUT ('-' for stdout)")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--plot", metavar="FILE",
+                   help="study figure (PNG or PDF; default chinchilla_study.png when matplotlib is installed)")
+    p.add_argument("--no-plot", action="store_true", help="no figure")
+    p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_example)
+    p = sub.add_parser("fit", help="fit a law to a CSV of training runs")
+    _fit_options(p)
+    p.set_defaults(func=_cmd_fit)
+    p = sub.add_parser("plot", help="fit a law to a CSV of runs and save the study figure")
+    _fit_options(p, plot_required=True)
     p.set_defaults(func=_cmd_fit)
     p = sub.add_parser("optimal", help="compute-optimal N and D at given budgets, from a saved fit")
     p.add_argument("fit", help="JSON written by 'lawfit fit ... --json FILE'")
