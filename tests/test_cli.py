@@ -172,3 +172,16 @@ def test_ctrl_c_in_the_command_line(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert time.monotonic() - t0 < 2.0
     assert proc.returncode == 130 and "lawfit: interrupted" in err and "Traceback" not in err
+
+
+def test_tokens_derived_from_a_mapped_flop_column(tmp_path):
+    df = lawfit.datasets.chinchilla()
+    path = tmp_path / "mine.csv"
+    df.rename(columns={"N": "Model Size", "C": "Training FLOP", "loss": "final loss"})[
+        ["Model Size", "Training FLOP", "final loss"]].to_csv(path, index=False)
+    out = run("fit", str(path), "--map", "N=Model Size", "--map", "C=Training FLOP", "--map", "loss=final loss",
+              "--drop-highest", "5", "--starts", "hoffmann", "--json", "-")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["objective"] == pytest.approx(1.0182740178e-3, rel=1e-8)
+    missing = run("fit", str(path), "--map", "N=Model Size", "--map", "loss=final loss")
+    assert missing.returncode == 2 and "--map C=COLUMN" in missing.stderr

@@ -200,12 +200,14 @@ def _cmd_fit(args) -> int:
     if args.backend == "cuda":
         raise ValueError("the CUDA backend is not available in this version of lawfit; use --backend cpu")
     table = _prepare_table(table, columns, args)
+    law = laws.get(args.law)
+    if "C" in columns and "C" not in law.variables:  # C only serves to derive D (or N) above
+        columns = {k: v for k, v in columns.items() if k != "C"}
     if args.bootstrap is not None and args.bootstrap < 1:
         raise ValueError(f"--bootstrap must be a positive number of resamples, got {args.bootstrap}")
     if not (0 < args.level < 1):
         raise ValueError(f"--level must lie in (0, 1), got {args.level}")
     budgets = _budgets(args.budget)
-    law = laws.get(args.law)
     t = time.perf_counter()
     result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
                  threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args))
@@ -315,8 +317,10 @@ def main(argv=None) -> int:
         return args.func(args)
     except (ValueError, TypeError) as err:
         msg = str(err)
-        if msg.startswith("data has no column") and getattr(args, "command", "") == "fit":
+        if msg.startswith("data has no column") and getattr(args, "command", "") in ("fit", "plot"):
             msg += "; name the column with --map VARIABLE=COLUMN"
+            if "'D'" in msg or "'N'" in msg:
+                msg += " (N or D can also come from training FLOP: --map C=COLUMN, with C = 6 N D)"
         print(f"lawfit: error: {msg}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a command that stopped reading (| head)
