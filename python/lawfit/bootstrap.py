@@ -16,7 +16,7 @@ from . import engine
 from . import laws as _laws
 from .data import prepare
 from .fitting import FitResult, fit
-from .status import Status
+from .status import Status, is_success
 
 __all__ = ["bootstrap", "BootstrapResult", "resample_weights", "sandwich"]
 
@@ -77,7 +77,7 @@ class BootstrapResult:
 
     @property
     def ok(self) -> np.ndarray:
-        return self.status <= int(Status.CONVERGED_AT_BOUND)
+        return is_success(self.status)
 
     @property
     def n_failed(self) -> int:
@@ -197,7 +197,7 @@ class BootstrapResult:
 
 def _distinct_optima(result: FitResult, rtol: float = 1e-6) -> np.ndarray:
     """Internal vectors of the distinct converged optima of a multi-start fit (best first)."""
-    ok = (result.start_status <= int(Status.CONVERGED_AT_BOUND)) & np.isfinite(result.start_fun)
+    ok = is_success(result.start_status) & np.isfinite(result.start_fun)
     order = np.argsort(np.where(ok, result.start_fun, np.inf), kind="stable")
     out: list[np.ndarray] = []
     theta = result.start_theta

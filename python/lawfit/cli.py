@@ -41,7 +41,7 @@ def _clean(v):
     return v
 
 
-def _document(result, budgets, level: float, seed) -> dict:
+def _document(result, table, level: float, seed) -> dict:
     doc = {
         "schema": SCHEMA, "law": result.law.name,
         "params": {k: _clean(float(v)) for k, v in result.params.items()},
@@ -56,19 +56,17 @@ def _document(result, budgets, level: float, seed) -> dict:
             "se": {k: _clean(v) for k, v in boot.se.items()},
             "ci": {k: [_clean(lo), _clean(hi)] for k, (lo, hi) in boot.ci(level).items()},
         }
-    if budgets:
-        table = allocation.compute_optimal(result, budgets, level=level)
+    if table is not None:
         doc["allocation"] = [{k: _clean(float(v)) for k, v in row.items()} for row in table.to_dict("records")]
     return doc
 
 
-def _report(result, budgets, level: float, seconds: float, out) -> None:
+def _report(result, table, level: float, seconds: float, out) -> None:
     print(result.summary(), file=out)
     if result.bootstrap is not None:
         print("", file=out)
         print(result.bootstrap.summary(level), file=out)
-    if budgets:
-        table = allocation.compute_optimal(result, budgets, level=level)
+    if table is not None:
         print("\ncompute-optimal allocation (C = 6 N D)" + (f", {int(level * 100)}% intervals"
                                                            if result.bootstrap is not None else ""), file=out)
         for row in table.to_dict("records"):
@@ -101,8 +99,9 @@ def _figures(args, result, data) -> None:
 
 
 def _emit(args, result, budgets, seconds: float) -> int:
+    table = allocation.compute_optimal(result, budgets, level=args.level) if budgets else None
     if args.json:
-        text = json.dumps(_document(result, budgets, args.level, getattr(args, "seed", None)), indent=2)
+        text = json.dumps(_document(result, table, args.level, getattr(args, "seed", None)), indent=2)
         if args.json == "-":
             print(text)
         else:
@@ -112,7 +111,7 @@ def _emit(args, result, budgets, seconds: float) -> int:
             except OSError as err:
                 raise ValueError(f"cannot write {args.json}: {err.strerror}") from None
     if args.json != "-":
-        _report(result, budgets, args.level, seconds, sys.stdout)
+        _report(result, table, args.level, seconds, sys.stdout)
     return 0 if result.success else 1
 
 

@@ -313,9 +313,8 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
         full = resolve(law, starts)
     free = np.ascontiguousarray(full[..., con.rep])
     _check_starts(law, con, free)
-    for name, v in (("max_iter", max_iter),):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v < 2**31:
-            raise ValueError(f"{name} must be a positive integer below 2**31, got {v!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or not 1 <= max_iter < 2**31:
+        raise ValueError(f"max_iter must be a positive integer below 2**31, got {max_iter!r}")
     for name, v in (("xtol", xtol), ("ftol", ftol), ("radius0", radius0), ("irls", irls),
                     ("switch_rtol", switch_rtol)):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):

@@ -11,7 +11,7 @@ import numpy as np
 from . import engine
 from . import laws as _laws
 from .data import prepare
-from .status import Status
+from .status import Status, is_success
 
 __all__ = ["fit", "FitResult"]
 
@@ -60,7 +60,7 @@ class FitResult:
 
     def n_reached(self, rtol: float = 1e-9) -> int:
         """Number of starts whose converged objective is within ``rtol`` (relative) of the best."""
-        ok = (self.start_status <= int(Status.CONVERGED_AT_BOUND)) & np.isfinite(self.start_fun)
+        ok = is_success(self.start_status) & np.isfinite(self.start_fun)
         return int(np.sum(ok & (self.start_fun <= self.fun + rtol * abs(self.fun))))
 
     def to_dict(self) -> dict:
@@ -142,7 +142,7 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
                             **solver)
     fun = batch.fun[0]
     status = batch.status[0]
-    ok = status <= int(Status.CONVERGED_AT_BOUND)
+    ok = is_success(status)
     order = np.lexsort((np.arange(fun.size), np.where(np.isfinite(fun), fun, np.inf), ~ok))
     best = int(order[0])
     theta = batch.theta[0, best]
