@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from . import allocation, datasets, engine, laws, starts
+from . import allocation, backends, datasets, engine, laws, starts
+from .backends import BackendUnavailable
 from .bootstrap import BootstrapResult, bootstrap, sandwich
 from .engine import evaluate, minimize
 from .expr import parse, symbols
@@ -19,4 +20,4 @@ from .status import Status
 __version__ = "0.1.0"
 
 __all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
-           "Status", "parse", "symbols", "__version__"]
+           "Status", "parse", "symbols", "backends", "BackendUnavailable", "__version__"]

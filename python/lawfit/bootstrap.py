@@ -214,7 +214,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
               start: Any = None, starts: Any = "grid", max_basins: int = 8, loss: str = "huber",
               delta: float = 1e-3, asymmetry: float = 2.0, bounds=None, fixed=None, tie=None, columns=None,
               threads: int | None = None, _full: FitResult | None = None, progress=None,
-              **solver) -> BootstrapResult:
+              backend: str = "cpu", **solver) -> BootstrapResult:
     """Refit ``law`` on ``n`` bootstrap resamples of the runs and collect the estimates.
 
     Parameters
@@ -236,7 +236,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     ds = prepare(law, data, columns=columns)
     weights = resample_weights(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
     options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss, delta=delta, asymmetry=asymmetry,
-                   threads=threads, **solver)
+                   threads=threads, backend=backend, **solver)
     full = _full if _full is not None else fit(law, ds, starts=starts, progress=progress, **options)
     if strategy == "fixed":
         if start is None:

@@ -196,8 +196,6 @@ def _cmd_fit(args) -> int:
         if not sep or not name or not col:
             raise ValueError(f"--map expects NAME=COLUMN, got {item!r}")
         columns[name] = col
-    if args.backend == "cuda":
-        raise ValueError("the CUDA backend is not available in this version of lawfit; use --backend cpu")
     table = _prepare_table(table, columns, args)
     law = laws.get(args.law)
     if "C" in columns and "C" not in law.variables:  # C only serves to derive D (or N) above
@@ -209,7 +207,8 @@ def _cmd_fit(args) -> int:
     budgets = _budgets(args.budget)
     t = time.perf_counter()
     result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
-                 threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args))
+                 threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args),
+                 backend=args.backend)
     seconds = time.perf_counter() - t
     if args.plot or args.corner:
         from .data import prepare
@@ -281,7 +280,8 @@ def _fit_options(p, plot_required: bool = False) -> None:
     p.add_argument("--corner", metavar="FILE", help="save the bootstrap corner plot (with --bootstrap)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--backend", default="cpu", choices=["cpu", "cuda", "auto"],
-                   help="compute backend (cuda: not available yet; auto: the best available, now cpu)")
+                   help="compute backend: cpu (C++ core), cuda (numba CUDA, pip install lawfit[cuda]) or auto "
+                        "(the GPU for large batches when one is usable)")
 
 
 def main(argv=None) -> int:
@@ -312,9 +312,11 @@ def main(argv=None) -> int:
     p = sub.add_parser("laws", help="list the built-in laws")
     p.set_defaults(func=_cmd_laws)
     args = parser.parse_args(argv)
+    from .backends import BackendUnavailable
+
     try:
         return args.func(args)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, BackendUnavailable) as err:
         msg = str(err)
         if msg.startswith("data has no column") and getattr(args, "command", "") in ("fit", "plot"):
             msg += "; name the column with --map VARIABLE=COLUMN"

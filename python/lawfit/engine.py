@@ -204,7 +204,8 @@ class Evaluation(NamedTuple):
 
 
 def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta: float = 1e-3,
-             asymmetry: float = 2.0, derivatives: int = 1, threads: int | None = None, columns=None) -> Evaluation:
+             asymmetry: float = 2.0, derivatives: int = 1, threads: int | None = None, columns=None,
+             backend: str = "cpu") -> Evaluation:
     """Objective ``sum_i w_i rho(log L_hat_i - log L_i)`` with gradient (and Hessian) for a batch.
 
     Parameters
@@ -216,6 +217,7 @@ def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta
     loss, delta, asymmetry : "huber" (with ``delta``), "squared" (r^2 / 2) or "asymmetric_huber" (Huber with
         over-predictions weighted ``asymmetry`` times).
     derivatives : 0 (objective only), 1 (and gradient) or 2 (and Hessian).
+    backend : "cpu" (the C++ core), "cuda" (numba CUDA, see :mod:`lawfit.backends`) or "auto".
     """
     kind, delta, asym = _loss(loss, delta, asymmetry)
     law = law_for_loss(law, loss)
@@ -235,10 +237,11 @@ def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta
             w = w[0]
         elif w.shape[0] != p.shape[0]:
             raise ValueError(f"weights have {w.shape[0]} rows but params have {p.shape[0]}")
-    from . import _core
+    from . import backends
 
-    f, g, h = _core.evaluate(law.core_program(), ds.features, ds.target, p, w, kind, delta, asym, derivatives,
-                             _threads(threads))
+    core = backends.get(backend, p.shape[0])
+    f, g, h = core.evaluate(backends.program_for(core, law), ds.features, ds.target, p, w, kind, delta, asym,
+                            derivatives, _threads(threads))
     return Evaluation(f, g, h)
 
 
@@ -275,7 +278,8 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
              loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0, keep: str = "best",
              max_iter: int = 200,
              xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 0.05, irls: float = 0.25,
-             switch_rtol: float = 1e-4, threads: int | None = None, columns=None, progress=None) -> BatchFit:
+             switch_rtol: float = 1e-4, threads: int | None = None, columns=None, progress=None,
+             backend: str = "cpu") -> BatchFit:
     """Fit every (weight row, start) pair; return all fits or the best start of each row.
 
     Parameters
@@ -289,8 +293,11 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     max_iter, xtol, ftol, radius0, irls, switch_rtol : solver options (see DESIGN.md, "The solver").
         Every stopping rule is relative, so none depends on the number of runs, on sum vs mean or on
         the objective's size.
+    backend : "cpu" (the C++ core on all cores), "cuda" (numba CUDA; raises
+        :class:`~lawfit.backends.BackendUnavailable` when it cannot run) or "auto" (the GPU for large batches
+        when one is usable). Backends give the same statuses and agree on objectives to 1e-9 relative.
     """
-    from . import _core
+    from . import backends
     from .starts import resolve
 
     law = law_for_loss(law, loss)
@@ -319,10 +326,11 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
                     ("switch_rtol", switch_rtol)):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise TypeError(f"solver option {name} must be a number, got {v!r}")
-    out = _core.minimize(law.core_program(), ds.features, ds.target, w, free, con.free_index, con.fixed_value,
-                         con.lower, con.upper, kind, delta, asym, int(max_iter), float(xtol), float(ftol),
-                         float(radius0), float(irls), float(switch_rtol), keep == "all", _threads(threads),
-                         _progress.resolve(progress))
+    core = backends.get(backend, R * free.shape[-2])
+    out = core.minimize(backends.program_for(core, law), ds.features, ds.target, w, free, con.free_index,
+                        con.fixed_value, con.lower, con.upper, kind, delta, asym, int(max_iter), float(xtol),
+                        float(ftol), float(radius0), float(irls), float(switch_rtol), keep == "all",
+                        _threads(threads), _progress.resolve(progress))
     S = free.shape[-2]
     x = out["x"]
     shape = (R, S) if keep == "all" else (R,)

@@ -106,7 +106,7 @@ class FitResult:
 def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0,
         bounds=None,
         fixed=None, tie=None, weights=None, columns=None, threads: int | None = None,
-        bootstrap: int | None = None, seed=None, progress=None, **solver) -> FitResult:
+        bootstrap: int | None = None, seed=None, progress=None, backend: str = "cpu", **solver) -> FitResult:
     """Fit a scaling law to training runs from many starting points and keep the best.
 
     Parameters
@@ -127,6 +127,7 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     bootstrap, seed : when given, also refit on ``bootstrap`` resamples drawn with ``seed`` (the smart
         start strategy of :func:`lawfit.bootstrap`); the result's ``.bootstrap`` holds them.
     progress : True for a progress bar on stderr for long runs, or a callable(done, total).
+    backend : "cpu", "cuda" or "auto" (see :func:`lawfit.engine.minimize`).
     **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
     """
     law = engine.law_for_loss(law, loss)
@@ -139,7 +140,7 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
                              f"for many weight rows")
     batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=loss,
                             delta=delta, asymmetry=asymmetry, keep="all", threads=threads, progress=progress,
-                            **solver)
+                            backend=backend, **solver)
     fun = batch.fun[0]
     status = batch.status[0]
     ok = is_success(status)
@@ -167,7 +168,8 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
 
     boot = _bootstrap(law, ds, bootstrap, seed=seed, starts=starts, loss=loss, delta=delta, asymmetry=asymmetry,
                       bounds=bounds,
-                      fixed=fixed, tie=tie, threads=threads, _full=result, progress=progress, **solver)
+                      fixed=fixed, tie=tie, threads=threads, _full=result, progress=progress,
+                      backend=backend, **solver)
     return dataclasses.replace(result, bootstrap=boot)
 
 
