@@ -8,16 +8,18 @@
 
 from __future__ import annotations
 
-from . import allocation, backends, datasets, engine, laws, starts
+from . import allocation, backends, datasets, engine, laws, runner, starts
 from .backends import BackendUnavailable
 from .bootstrap import BootstrapResult, bootstrap, sandwich
 from .engine import evaluate, minimize
 from .expr import parse, symbols
 from .fitting import FitResult, fit
 from .laws import Law, Param, law
+from .runner import Interrupted
 from .status import Status
 
 __version__ = "0.1.0"
 
 __all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
-           "Status", "parse", "symbols", "backends", "BackendUnavailable", "__version__"]
+           "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",
+           "Interrupted", "__version__"]

@@ -20,7 +20,7 @@ from .status import Status, is_success
 
 __all__ = ["bootstrap", "BootstrapResult", "resample_weights", "sandwich"]
 
-STRATEGIES = ("smart", "fixed", "exhaustive")
+STRATEGIES = ("smart", "fixed", "exhaustive", "pruned")
 
 
 def resample_weights(n_runs: int, n: int | None = None, *, seed=None, resamples=None) -> np.ndarray:
@@ -214,7 +214,8 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
               start: Any = None, starts: Any = "grid", max_basins: int = 8, loss: str = "huber",
               delta: float = 1e-3, asymmetry: float = 2.0, bounds=None, fixed=None, tie=None, columns=None,
               threads: int | None = None, _full: FitResult | None = None, progress=None,
-              backend: str = "cpu", **solver) -> BootstrapResult:
+              backend: str = "cpu", screen: int = 16, chunk: int | None = None, checkpoint=None,
+              executor=None, **solver) -> BootstrapResult:
     """Refit ``law`` on ``n`` bootstrap resamples of the runs and collect the estimates.
 
     Parameters
@@ -226,7 +227,17 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
         Hoffmann et al.'s published point;
         ``"exhaustive"`` - the whole grid ``starts`` for every resample;
         ``"smart"`` (default) - the distinct optima (basins) the grid reaches on the full data, at most
-        ``max_basins`` of them, for every resample.
+        ``max_basins`` of them, for every resample;
+        ``"pruned"`` - the exhaustive protocol's answers at a fraction of its cost: every grid point is scored
+        by its objective on each resample (one matrix product) and the ``screen`` best of them are refitted,
+        plus the smart strategy's basins.
+    chunk : resamples per unit of work (streamed, checkpointed and distributed by chunk; results do not
+        depend on it). Default: all at once without ``checkpoint``/``executor``, else 256.
+    checkpoint : a file (.npz) for finished chunks: written as the run goes (and on Ctrl-C); an existing
+        checkpoint of the same problem is resumed. Ctrl-C raises :class:`lawfit.runner.Interrupted` with the
+        finished resamples.
+    executor : a ``concurrent.futures.Executor`` that runs the chunks, e.g. ``dask.distributed.Client(...)
+        .get_executor()``; results are identical to a local run.
     starts : the grid of the full-data fit (and of ``"exhaustive"``): as in :func:`lawfit.fit`.
     The other options are those of :func:`lawfit.fit` and apply to every refit.
     """
@@ -251,13 +262,25 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
         from .starts import resolve
 
         st = resolve(law, starts)
-    else:
+    else:  # smart, and the basins that seed pruned
         st = _distinct_optima(full)[:max_basins]
-    batch = engine.minimize(law, ds, st, weights=weights, keep="best", progress=progress, **options)
+    from . import runner
+    from .starts import resolve
+
+    if strategy == "pruned":
+        if isinstance(screen, bool) or not isinstance(screen, (int, np.integer)) or screen < 1:
+            raise ValueError(f"screen must be a positive number of grid points per resample, got {screen!r}")
+        job = runner.Job(law, ds, resolve(law, starts), seeds=st, screen=int(screen), options=options)
+    else:
+        job = runner.Job(law, ds, st, options=options)
+    if chunk is None and checkpoint is None and executor is None:
+        chunk = weights.shape[0]
+    batch = runner.run(job, weights, chunk=chunk, checkpoint=checkpoint, executor=executor, progress=progress)
     ctx = {"data": ds, "n_runs": ds.n, "options": options}
     return BootstrapResult(
         law=law, fit=full, strategy=strategy, weights=weights, theta=batch.theta, fun=batch.fun,
-        status=batch.status, nfev=batch.nfev, best_start=batch.best_start, n_starts=int(st.shape[0]),
+        status=batch.status, nfev=batch.nfev, best_start=batch.best_start,
+        n_starts=int(st.shape[0]) + (job.screen if strategy == "pruned" else 0),
         _jackknife={"_ctx": ctx},
     )
 

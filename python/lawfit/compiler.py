@@ -335,8 +335,10 @@ def compile_law(
 
 def program_predict(prog: Program, features: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """Evaluate a program in NumPy (value only): the output at every point. For checks and predictions.
-    Complex features or parameters are allowed (complex-step derivatives)."""
+    Complex features or parameters are allowed (complex-step derivatives). ``theta`` (S, P) evaluates S
+    parameter vectors at once and returns (S, n)."""
     vals: list = []
+    batched = np.ndim(theta) == 2
     n = features.shape[1]
     dtype = np.result_type(features.dtype, np.asarray(theta).dtype, np.float64)
     for i in range(len(prog.op)):
@@ -347,7 +349,7 @@ def program_predict(prog: Program, features: np.ndarray, theta: np.ndarray) -> n
             elif o == 1:
                 v = features[ia]
             elif o == 2:
-                v = np.full(n, theta[ia], dtype=dtype)
+                v = np.asarray(theta)[:, ia, None] if batched else np.full(n, theta[ia], dtype=dtype)
             elif o == 3:
                 v = vals[ia] + vals[ib]
             elif o == 4:
@@ -365,7 +367,8 @@ def program_predict(prog: Program, features: np.ndarray, theta: np.ndarray) -> n
             elif o == 10:
                 ids = prog.args[ia:ia + ib]
                 fl = prog.argflags[ia:ia + ib]
-                logs = np.stack([vals[j] if f == 0 else np.log(vals[j]) for j, f in zip(ids, fl)])
+                logs = np.stack(np.broadcast_arrays(*[vals[j] if f == 0 else np.log(vals[j])
+                                                      for j, f in zip(ids, fl)]))
                 m = logs.real.max(axis=0)  # real part: also for complex-step derivatives
                 v = m + np.log(np.exp(logs - m).sum(axis=0))
             elif o == 11:
@@ -373,5 +376,5 @@ def program_predict(prog: Program, features: np.ndarray, theta: np.ndarray) -> n
             else:
                 v = np.log1p(vals[ia])
         vals.append(v)
-    return vals[-1]
+    return np.broadcast_to(vals[-1], (len(theta), n)) if batched else vals[-1]
 

@@ -234,6 +234,11 @@ class Law:
         return np.array(list(itertools.product(*grids)), dtype=float)
 
     # -- compiled form -------------------------------------------------------------------------
+    def __getstate__(self):  # picklable (for executors and worker processes): the core object is rebuilt
+        state = self.__dict__.copy()
+        state["_core"] = None
+        return state
+
     def core_program(self):
         """The validated program object of the compiled extension (built once, cached)."""
         if self._core is None:

@@ -1,0 +1,293 @@
+"""Long runs of many weight rows (bootstrap resamples): streamed in chunks, pruned, checkpointed, interruptible,
+and spread over a ``concurrent.futures.Executor`` (a Dask cluster, Ray, a process pool).
+
+The unit of work is a *chunk*: a contiguous range of weight rows, fitted from the same starts with
+``keep="best"``. A row's result depends only on that row, the starts and the options, never on the chunk it
+was in, the thread count or the machine that ran it, so chunked, resumed and distributed runs are identical to
+one local call. Memory is bounded by one chunk of fits per worker plus the per-row results (a few numbers
+per row).
+
+Pruning (``screen=k``): every grid start is first scored by its objective value on every row, all at once
+(one matrix product of the rows' weights with the per-run losses at each grid point), and only the ``k`` best
+grid points of each row are refitted, together with ``seeds`` (the distinct optima the grid reaches on the
+full data: the basins). This keeps the exhaustive protocol's per-row optima at a small fraction of its cost;
+``benchmarks/exhaustive.py`` measures the agreement.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from . import progress as _progress
+from .data import Dataset
+from .status import Status
+
+__all__ = ["Job", "run", "Interrupted", "screen_scores"]
+
+_FIELDS = ("x", "fun", "status", "nit", "nfev", "at_bound", "best_start", "n_success")
+_RETRIES = 2  # resubmissions of a chunk whose worker was lost (on top of the executor's own retries)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a long run. ``partial`` holds the rows finished so far (the others have status
+    NOT_RUN); with a checkpoint file they are saved there too, and the same call resumes from them."""
+
+    def __init__(self, partial: engine.BatchFit, done: np.ndarray, checkpoint: str | None):
+        super().__init__(f"interrupted after {int(done.sum())} of {done.size} rows"
+                         + (f"; finished rows are saved in {checkpoint}" if checkpoint else ""))
+        self.partial = partial
+        self.done = done
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class Job:
+    """Everything a worker needs to fit a chunk of rows (picklable; sent once per chunk).
+
+    starts : (S, n_params) full internal start vectors (the grid).
+    seeds : (B, n_params) starts tried on every row in addition to the screened grid points (pruning only).
+    screen : 0 fits every start on every row; k > 0 fits the k best grid points of each row, by objective
+        value on that row, plus the seeds.
+    options : keyword arguments of :func:`lawfit.engine.minimize` (bounds, fixed, tie, loss, delta, ...).
+    """
+
+    law: Any
+    data: Dataset
+    starts: np.ndarray
+    seeds: np.ndarray | None = None
+    screen: int = 0
+    options: dict = field(default_factory=dict)
+
+    def fingerprint(self, weights: np.ndarray, chunk: int) -> str:
+        """A digest of the problem: a checkpoint is only resumed by the same problem."""
+        h = hashlib.sha256()
+        prog = self.law.program
+        for arr in (prog.op, prog.a, prog.b, prog.imm, prog.args, prog.argflags, self.data.features,
+                    self.data.target, weights, self.starts, self.seeds if self.seeds is not None else np.empty(0)):
+            a = np.ascontiguousarray(arr)
+            h.update(str((a.dtype.str, a.shape)).encode())
+            h.update(a.tobytes())
+        opts = {k: v for k, v in self.options.items() if k not in ("threads", "progress")}
+        h.update(repr((self.screen, chunk, sorted((k, repr(v)) for k, v in opts.items()))).encode())
+        return h.hexdigest()
+
+
+def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
+    """Objective value of every grid start on every weight row, (R, S): ``weights @ rho(residuals).T``."""
+    law = job.law
+    pred = _grid_predictions(job)
+    r = pred - job.data.target[None, :]
+    loss = job.options.get("loss", "huber")
+    delta = float(job.options.get("delta", 1e-3))
+    with np.errstate(all="ignore"):
+        if loss == "squared":
+            rho = 0.5 * r * r
+        else:
+            scale = 1.0
+            if loss == "huber_likelihood":
+                scale = np.exp(job.starts[:, law.n_params - 1])[:, None]
+            a = np.abs(r / scale)
+            rho = np.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta))
+            if loss == "asymmetric_huber":
+                rho = np.where(r > 0, float(job.options.get("asymmetry", 2.0)) * rho, rho)
+            if loss == "huber_likelihood":
+                rho = rho + np.log(scale)
+        rho = np.where(np.isfinite(rho), rho, np.inf)
+        # rows x starts; a start that is non-finite on a run with weight 0 stays usable
+        finite = np.isfinite(rho)
+        scores = weights @ np.where(finite, rho, 0.0).T
+        if not finite.all():
+            scores[(weights > 0) @ (~finite).T.astype(float) > 0] = np.inf
+    return scores
+
+
+_PRED_CACHE: dict = {}
+
+
+def _grid_predictions(job: Job) -> np.ndarray:
+    """log L_hat at every (grid start, run), cached per process (workers see the same grid for every chunk)."""
+    from .compiler import program_predict
+
+    key = (id(job.starts), job.starts.shape, id(job.data))
+    hit = _PRED_CACHE.get(key)
+    if hit is not None and hit[0] is job.starts and hit[1] is job.data:
+        return hit[2]
+    pred = np.real(program_predict(job.law.program, job.data.features, job.starts))
+    _PRED_CACHE.clear()
+    _PRED_CACHE[key] = (job.starts, job.data, pred)
+    return pred
+
+
+def fit_chunk(job: Job, weights: np.ndarray, progress=None) -> dict:
+    """Fit the rows ``weights`` (c, n) of ``job``; the best start of each row. Runs on a worker."""
+    opts = dict(job.options)
+    if job.screen:
+        S = job.starts.shape[0]
+        k = min(int(job.screen), S)
+        scores = screen_scores(job, weights)
+        top = np.argsort(scores, axis=1, kind="stable")[:, :k]  # ties: lowest grid index first
+        per_row = job.starts[top]  # (c, k, P)
+        if job.seeds is not None and len(job.seeds):
+            seeds = np.broadcast_to(job.seeds, (weights.shape[0],) + job.seeds.shape)
+            per_row = np.concatenate([seeds, per_row], axis=1)
+        bf = engine.minimize(job.law, job.data, np.ascontiguousarray(per_row), weights=weights, keep="best",
+                             progress=progress, **opts)
+        nseed = 0 if job.seeds is None else len(job.seeds)
+        bs = np.asarray(bf.best_start, dtype=np.int64)
+        rows = np.arange(weights.shape[0])
+        grid_index = np.where(bs >= nseed, top[rows, np.clip(bs - nseed, 0, k - 1)], -1 - bs)
+        best_start = grid_index  # grid index, or -(b+1) for seed b
+    else:
+        bf = engine.minimize(job.law, job.data, job.starts, weights=weights, keep="best", progress=progress,
+                             **opts)
+        best_start = np.asarray(bf.best_start, dtype=np.int64)
+    return {"x": bf.x, "fun": bf.fun, "status": bf.status, "nit": bf.nit, "nfev": bf.nfev,
+            "at_bound": bf.at_bound, "best_start": best_start, "n_success": np.asarray(bf.n_success)}
+
+
+def _empty(R: int, n_free: int) -> dict:
+    return {"x": np.full((R, n_free), np.nan), "fun": np.full(R, np.nan),
+            "status": np.full(R, int(Status.NOT_RUN), dtype=np.int32), "nit": np.zeros(R, dtype=np.int32),
+            "nfev": np.zeros(R, dtype=np.int32), "at_bound": np.zeros(R, dtype=np.int32),
+            "best_start": np.full(R, -1, dtype=np.int64), "n_success": np.zeros(R, dtype=np.int64)}
+
+
+def _load(path: str, fingerprint: str, R: int, n_free: int, nchunks: int):
+    with np.load(path, allow_pickle=False) as f:
+        if str(f["fingerprint"]) != fingerprint:
+            raise ValueError(f"checkpoint {path!r} belongs to a different problem (other data, weights, starts, "
+                             f"options or chunk size); delete it or choose another checkpoint path")
+        out = {k: f[k].copy() for k in _FIELDS}
+        done = f["done"].copy()
+    if out["x"].shape != (R, n_free) or done.shape != (nchunks,):
+        raise ValueError(f"checkpoint {path!r} has the wrong shape for this problem")
+    return out, done
+
+
+def _save(path: str, fingerprint: str, out: dict, done: np.ndarray) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, fingerprint=np.array(fingerprint), done=done, **out)
+    os.replace(tmp, path)  # atomic: a crash leaves the previous checkpoint intact
+
+
+def _check_chunk(chunk, R: int) -> int:
+    if chunk is None:
+        return max(1, min(R, 256))
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be a positive number of rows, got {chunk!r}")
+    return int(chunk)
+
+
+def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: float = 5.0, executor: cf.Executor | None = None, progress=None) -> engine.BatchFit:
+    """Fit every row of ``weights`` (R, n) for ``job`` in chunks of ``chunk`` rows; the best start per row.
+
+    checkpoint : a file (.npz) that receives the finished chunks at most every ``checkpoint_every`` seconds,
+        on Ctrl-C and at the end. If it exists and holds the same problem, its finished chunks are reused.
+    executor : runs the chunks (``client.get_executor()`` for Dask, ``ray.util.ActorPool`` needs an adapter;
+        any ``concurrent.futures.Executor``). Each chunk is one task; a task whose worker is lost is
+        resubmitted. Without it, chunks run here, each on all cores.
+    progress : True for a progress bar, or a callable(done_fits, total_fits).
+    Raises :class:`Interrupted` on Ctrl-C, with the finished rows.
+    """
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be a 2-d array (rows, runs), got shape {weights.shape}")
+    R = weights.shape[0]
+    chunk = _check_chunk(chunk, R)
+    con = engine.constraints(job.law, job.options.get("bounds"), job.options.get("fixed"), job.options.get("tie"))
+    nchunks = math.ceil(R / chunk)
+    path = os.fspath(checkpoint) if checkpoint is not None else None
+    fp = job.fingerprint(weights, chunk) if path else ""
+    if path and os.path.exists(path):
+        out, done = _load(path, fp, R, con.n_free, nchunks)
+    else:
+        out, done = _empty(R, con.n_free), np.zeros(nchunks, dtype=bool)
+    per_row = (job.screen + (0 if job.seeds is None else len(job.seeds))) if job.screen else job.starts.shape[0]
+    per_row = min(per_row, job.starts.shape[0] + (0 if job.seeds is None else len(job.seeds)))
+    total = R * per_row
+    report = _progress.resolve(progress)
+    finished = int(sum(min(R, (c + 1) * chunk) - c * chunk for c in np.flatnonzero(done))) * per_row
+    last_save = time.monotonic()
+
+    def store(c: int, res: dict) -> None:
+        nonlocal last_save, finished
+        lo, hi = c * chunk, min(R, (c + 1) * chunk)
+        for k in _FIELDS:
+            out[k][lo:hi] = np.asarray(res[k]).reshape(out[k][lo:hi].shape)
+        done[c] = True
+        finished += (hi - lo) * per_row
+        if report is not None:
+            report(finished, total)
+        if path and time.monotonic() - last_save >= checkpoint_every:
+            _save(path, fp, out, done)
+            last_save = time.monotonic()
+
+    todo = [int(c) for c in np.flatnonzero(~done)]
+    try:
+        if executor is None:
+            for c in todo:
+                lo, hi = c * chunk, min(R, (c + 1) * chunk)
+                inner = None
+                if report is not None:
+                    base = finished
+                    inner = (lambda d, t, base=base: report(base + d, total))
+                store(c, fit_chunk(job, weights[lo:hi], progress=inner))
+        else:
+            _run_executor(executor, job, weights, chunk, todo, store)
+    except KeyboardInterrupt:
+        if path:
+            _save(path, fp, out, done)
+        raise Interrupted(_batch(job, con, out), done.copy(), path) from None
+    if path:
+        _save(path, fp, out, done)
+    return _batch(job, con, out)
+
+
+def _run_executor(executor: cf.Executor, job: Job, weights: np.ndarray, chunk: int, todo: list, store) -> None:
+    R = weights.shape[0]
+    futures: dict = {}
+    tries: dict = {}
+
+    def submit(c: int) -> None:
+        lo, hi = c * chunk, min(R, (c + 1) * chunk)
+        futures[executor.submit(fit_chunk, job, weights[lo:hi])] = c
+
+    for c in todo:
+        submit(c)
+    try:
+        while futures:
+            finished, _ = cf.wait(list(futures), timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                c = futures.pop(fut)
+                try:
+                    res = fut.result()
+                except (ValueError, TypeError):
+                    raise  # a problem with the input: retrying cannot help
+                except Exception:  # a lost worker (KilledWorker, BrokenProcessPool, ...): run the chunk again
+                    tries[c] = tries.get(c, 0) + 1
+                    if tries[c] > _RETRIES:
+                        raise
+                    submit(c)
+                    continue
+                store(c, res)
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
+def _batch(job: Job, con, out: dict) -> engine.BatchFit:
+    x = out["x"]
+    return engine.BatchFit(law=job.law, constraints=con, x=x, theta=con.full(x), fun=out["fun"],
+                           status=out["status"], nit=out["nit"], nfev=out["nfev"], at_bound=out["at_bound"],
+                           best_start=out["best_start"], n_success=out["n_success"])
