@@ -58,3 +58,17 @@ def test_epoch_replay(benchmark, runs):
         assert res.se[k] == pytest.approx(v, rel=0.01)
     print(f"\n(d) Epoch replay: median {benchmark.stats.stats.median:.3f} s; SE "
           + ", ".join(f"{k} {res.se[k]:.5g} (Epoch {v})" for k, v in EPOCH_SE.items()))
+
+
+def test_bootstrap_pruned_4000(benchmark, runs, full_fit):
+    """(e) The exhaustive protocol's answers, pruned: each of Hoffmann's 4500 grid points is scored on each of
+    4000 resamples (one matrix product) and the 16 best per resample are refitted, plus the full-data optimum.
+    Agreement with the unpruned 18-million-fit run: benchmarks/exhaustive.py."""
+    res = benchmark.pedantic(
+        lambda: lawfit.bootstrap("chinchilla", runs, n=4000, seed=0, starts="hoffmann", strategy="pruned",
+                                 screen=16, _full=full_fit),
+        rounds=3, iterations=1)
+    assert res.n_failed == 0 and res.n_starts == 17
+    print(f"\n(e) pruned exhaustive bootstrap, 4000 resamples x (16 screened + 1 basin) starts: median "
+          f"{benchmark.stats.stats.median:.2f} s given the full-data fit; mean evaluations per refit "
+          f"{res.nfev.mean():.1f} (of the best start)")

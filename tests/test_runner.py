@@ -207,3 +207,11 @@ def test_dask_local_cluster_with_a_killed_worker(whole):
         boot = lawfit.bootstrap(LAW, DS, 6, seed=2, starts=GRID, strategy="exhaustive", executor=ex, chunk=2)
         local = lawfit.bootstrap(LAW, DS, 6, seed=2, starts=GRID, strategy="exhaustive")
         np.testing.assert_array_equal(boot.theta, local.theta)
+
+
+def test_memory_mapped_weights_are_streamed(whole, tmp_path):
+    mm = np.lib.format.open_memmap(tmp_path / "w.npy", mode="w+", dtype=np.float64, shape=W.shape)
+    mm[:] = W
+    mm.flush()
+    ro = np.load(tmp_path / "w.npy", mmap_mode="r")
+    _same(runner.run(runner.Job(LAW, DS, GRID), ro, chunk=8, checkpoint=tmp_path / "c.npz"), whole)

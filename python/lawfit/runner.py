@@ -72,10 +72,13 @@ class Job:
         h = hashlib.sha256()
         prog = self.law.program
         for arr in (prog.op, prog.a, prog.b, prog.imm, prog.args, prog.argflags, self.data.features,
-                    self.data.target, weights, self.starts, self.seeds if self.seeds is not None else np.empty(0)):
+                    self.data.target, self.starts, self.seeds if self.seeds is not None else np.empty(0)):
             a = np.ascontiguousarray(arr)
             h.update(str((a.dtype.str, a.shape)).encode())
             h.update(a.tobytes())
+        h.update(str(weights.shape).encode())
+        for lo in range(0, weights.shape[0], 4096):  # a memory-mapped weight matrix is read a block at a time
+            h.update(np.ascontiguousarray(weights[lo:lo + 4096], dtype=np.float64).tobytes())
         opts = {k: v for k, v in self.options.items() if k not in ("threads", "progress")}
         h.update(repr((self.screen, chunk, sorted((k, repr(v)) for k, v in opts.items()))).encode())
         return h.hexdigest()
@@ -192,6 +195,8 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
         checkpoint_every: float = 5.0, executor: cf.Executor | None = None, progress=None) -> engine.BatchFit:
     """Fit every row of ``weights`` (R, n) for ``job`` in chunks of ``chunk`` rows; the best start per row.
 
+    weights : (R, n) array; an ``np.memmap`` is read one chunk at a time, so R can exceed memory.
+
     checkpoint : a file (.npz) that receives the finished chunks at most every ``checkpoint_every`` seconds,
         on Ctrl-C and at the end. If it exists and holds the same problem, its finished chunks are reused.
     executor : runs the chunks (``client.get_executor()`` for Dask, ``ray.util.ActorPool`` needs an adapter;
@@ -200,7 +205,8 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
     progress : True for a progress bar, or a callable(done_fits, total_fits).
     Raises :class:`Interrupted` on Ctrl-C, with the finished rows.
     """
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if not isinstance(weights, np.ndarray):  # np.memmap stays on disk: rows are read a chunk at a time
+        weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 2:
         raise ValueError(f"weights must be a 2-d array (rows, runs), got shape {weights.shape}")
     R = weights.shape[0]
@@ -242,7 +248,7 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
                 if report is not None:
                     base = finished
                     inner = (lambda d, t, base=base: report(base + d, total))
-                store(c, fit_chunk(job, weights[lo:hi], progress=inner))
+                store(c, fit_chunk(job, _rows(weights, lo, hi), progress=inner))
         else:
             _run_executor(executor, job, weights, chunk, todo, store)
     except KeyboardInterrupt:
@@ -254,6 +260,10 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
     return _batch(job, con, out)
 
 
+def _rows(weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.ascontiguousarray(weights[lo:hi], dtype=np.float64)
+
+
 def _run_executor(executor: cf.Executor, job: Job, weights: np.ndarray, chunk: int, todo: list, store) -> None:
     R = weights.shape[0]
     futures: dict = {}
@@ -261,7 +271,7 @@ def _run_executor(executor: cf.Executor, job: Job, weights: np.ndarray, chunk: i
 
     def submit(c: int) -> None:
         lo, hi = c * chunk, min(R, (c + 1) * chunk)
-        futures[executor.submit(fit_chunk, job, weights[lo:hi])] = c
+        futures[executor.submit(fit_chunk, job, _rows(weights, lo, hi))] = c
 
     for c in todo:
         submit(c)
