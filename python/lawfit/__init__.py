@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import allocation, backends, datasets, engine, laws, runner, starts
+from . import allocation, backends, datasets, engine, isoflop, laws, runner, starts
 from .backends import BackendUnavailable
 from .bootstrap import BootstrapResult, bootstrap, sandwich
 from .engine import evaluate, minimize
@@ -22,4 +22,4 @@ __version__ = "0.1.0"
 
 __all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
            "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",
-           "Interrupted", "__version__"]
+           "Interrupted", "isoflop", "__version__"]

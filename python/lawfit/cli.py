@@ -4,6 +4,7 @@
     lawfit fit RUNS.csv --law chinchilla   fit a law to a CSV of training runs
     lawfit plot RUNS.csv --plot FIG.png    the same, saving the study figure
     lawfit optimal FIT.json --budget 1e23  compute-optimal allocation from a saved fit
+    lawfit isoflop RUNS.csv --tolerance 0.2  IsoFLOP profiles (Approach 2) or the envelope (--approach 1)
     lawfit laws                            list the built-in laws
 
 User errors print one line on stderr and exit with status 2; never a traceback.
@@ -16,6 +17,19 @@ JSON output (``--json OUT`` or ``--json -``), schema version 1::
      "bootstrap": {"n": int, "failed": int, "seed": int|null, "level": float,
                    "se": {name: value}, "ci": {name: [low, high]}}        (only with --bootstrap)
      "allocation": [{"C": ..., "N_opt": ..., "D_opt": ..., ...}, ...]}     (only with --budget)
+
+``lawfit isoflop`` writes schema "lawfit.isoflop/1" (see :mod:`lawfit.isoflop`)::
+
+    {"schema": "lawfit.isoflop/1", "approach": 1|2, "method": "parabola"|"cubic"|"interpolant"|"envelope"|
+     "final-point envelope", "a": float, "b": float (N_opt = exp(log_kN) C^a, D_opt = exp(log_kD) C^b),
+     "log_kN": float, "log_kD": float, "n_runs": int, "n_used": int, "options": {...}, "notes": [str],
+     "budgets": [{"C", "C_min", "C_max", "n_runs", "n_sizes", "N_min", "N_max", "N_opt", "D_opt",
+                  "loss_opt", "offset", "status": "ok"|"too_few_runs"|"unbracketed", "note", "used"}]
+                                      (approach 2; approach 1: "points", one per envelope point)
+     "excluded": [the budgets or points with "used": false],
+     "bootstrap": {"n", "failed", "seed", "unit", "level", "se": {"a", "b"}, "dropped"}  (with --bootstrap)
+     "ci": {"a": [low, high], "b": [low, high]}                                     (with --bootstrap)
+     "allocation": [{"C", "N_opt", "D_opt", "tokens_per_param", ...}]}               (with --budget)
 """
 
 from __future__ import annotations
@@ -251,6 +265,67 @@ def _cmd_optimal(args) -> int:
     return 0
 
 
+def _cmd_isoflop(args) -> int:
+    import pandas as pd
+
+    from . import isoflop
+
+    try:
+        table = pd.read_csv(args.runs)
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {args.runs}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read {args.runs} as CSV: {err}") from None
+    columns = {}
+    for item in args.map or []:
+        name, sep, col = item.partition("=")
+        if not sep or not name or not col:
+            raise ValueError(f"--map expects NAME=COLUMN, got {item!r}")
+        columns[name] = col
+    table = _prepare_table(table, columns, args)
+    if args.bootstrap is not None and args.bootstrap < 1:
+        raise ValueError(f"--bootstrap must be a positive number of resamples, got {args.bootstrap}")
+    if not (0 < args.level < 1):
+        raise ValueError(f"--level must lie in (0, 1), got {args.level}")
+    budgets = _budgets(args.budget)
+    listed = [v for item in args.nominal or [] for v in item.split(",") if v.strip()]
+    nominal = _budgets([c for v in listed for c in (isoflop.HOFFMANN_BUDGETS if v.strip() == "hoffmann" else [v])])
+    t = time.perf_counter()
+    if args.approach == 1:
+        result = isoflop.approach1(table, n_grid=args.grid, mode=args.mode, bootstrap=args.bootstrap,
+                                   seed=args.seed, columns=columns)
+    else:
+        result = isoflop.approach2(table, shape=args.shape, tolerance=args.tolerance, budgets=nominal or None,
+                                   min_runs=args.min_runs, d_opt=args.d_opt, bootstrap=args.bootstrap,
+                                   seed=args.seed, columns=columns)
+    seconds = time.perf_counter() - t
+    if args.json:
+        doc = {"schema": "lawfit.isoflop/1", **result.to_dict(args.level, budgets or None)}
+        text = json.dumps(doc, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            try:
+                with open(args.json, "w") as fh:
+                    fh.write(text + "\n")
+            except OSError as err:
+                raise ValueError(f"cannot write {args.json}: {err.strerror}") from None
+    if args.json != "-":
+        print(result.summary(args.level))
+        if budgets:
+            print("\ncompute-optimal allocation from the power laws" + (
+                f", {int(args.level * 100)}% intervals" if result.bootstrap is not None else ""))
+            for row in result.optimal(budgets, args.level).to_dict("records"):
+                line = (f"  C = {row['C']:.3g}: N = {row['N_opt']:.3g}, D = {row['D_opt']:.3g}, "
+                        f"{row['tokens_per_param']:.1f} tokens/param")
+                if "N_opt_low" in row:
+                    line += (f"  [N {row['N_opt_low']:.3g} to {row['N_opt_high']:.3g}, "
+                             f"D {row['D_opt_low']:.3g} to {row['D_opt_high']:.3g}]")
+                print(line)
+        print(f"\n{seconds:.2f} s")
+    return 0
+
+
 def _cmd_laws(args) -> int:
     for name in laws.available():
         law = laws.get(name)
@@ -309,6 +384,35 @@ def main(argv=None) -> int:
     p.add_argument("--budget", action="append", metavar="FLOPS", help="training budget; repeatable")
     p.add_argument("--json", metavar="OUT", help="write the table as JSON to OUT ('-' for stdout)")
     p.set_defaults(func=_cmd_optimal)
+    p = sub.add_parser("isoflop", help="compute-optimal exponents from IsoFLOP profiles or the loss envelope "
+                                       "(Hoffmann et al.'s Approaches 2 and 1)")
+    p.add_argument("runs", help="CSV file: N, loss and D or C (one row per run; training curves for --approach 1)")
+    p.add_argument("--approach", type=int, choices=[1, 2], default=2,
+                   help="2: minimum of each IsoFLOP profile (default); 1: lower envelope of loss against C")
+    p.add_argument("--map", action="append", metavar="NAME=COLUMN",
+                   help="read N, D, C, loss (or run, for --approach 1) from COLUMN; repeatable")
+    p.add_argument("--shape", default="parabola", choices=["parabola", "cubic", "interpolant"],
+                   help="curve fitted to each profile against log N (approach 2)")
+    p.add_argument("--tolerance", type=float, default=None, metavar="T",
+                   help="bin runs whose C differ by up to a factor 1 + T (default: exact budgets)")
+    p.add_argument("--nominal", action="append", metavar="FLOPS[,FLOPS...]",
+                   help="snap runs to these nominal budgets (within --tolerance); repeatable; 'hoffmann' for "
+                        "Hoffmann et al.'s nine (6e18 to 3e21)")
+    p.add_argument("--min-runs", type=int, default=None, metavar="K",
+                   help="distinct model sizes a budget needs (default: what the shape needs)")
+    p.add_argument("--d-opt", default="derived", choices=["derived", "fit"],
+                   help="D_opt = C / (6 N_opt) (default) or fitted against log D too")
+    p.add_argument("--mode", default="auto", choices=["auto", "curves", "final"],
+                   help="approach 1: training curves, or final losses only (the envelope of final points)")
+    p.add_argument("--grid", type=int, default=1500, help="approach 1: log-spaced budgets along the envelope")
+    p.add_argument("--drop-highest", type=int, default=0, metavar="K", help="drop the K runs with the highest loss")
+    p.add_argument("--bootstrap", type=int, metavar="N", help="N bootstrap resamples for intervals")
+    p.add_argument("--seed", type=int, default=None, help="seed of the resamples")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--budget", action="append", metavar="FLOPS",
+                   help="report N_opt and D_opt at this budget; repeatable")
+    p.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)")
+    p.set_defaults(func=_cmd_isoflop)
     p = sub.add_parser("laws", help="list the built-in laws")
     p.set_defaults(func=_cmd_laws)
     args = parser.parse_args(argv)
@@ -318,7 +422,7 @@ def main(argv=None) -> int:
         return args.func(args)
     except (ValueError, TypeError, BackendUnavailable) as err:
         msg = str(err)
-        if msg.startswith("data has no column") and getattr(args, "command", "") in ("fit", "plot"):
+        if msg.startswith("data has no column") and getattr(args, "command", "") in ("fit", "plot", "isoflop"):
             msg += "; name the column with --map VARIABLE=COLUMN"
             if "'D'" in msg or "'N'" in msg:
                 msg += " (N or D can also come from training FLOP: --map C=COLUMN, with C = 6 N D)"

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import allocation
 
-__all__ = ["observed_vs_predicted", "isoflop", "surface", "frontier", "tokens_per_parameter", "corner", "study"]
+__all__ = ["observed_vs_predicted", "isoflop", "surface", "frontier", "tokens_per_parameter", "corner", "study",
+           "isoflop_approaches"]
 
 
 def _plt():
@@ -228,6 +229,88 @@ def study(result, data, path: str | None = None, budgets=None) -> Any:
     ax.set_ylabel("log observed - log predicted")
     ax.set_title("residuals")
     fig.suptitle(f"{result.law.name}: L = {result.law.formula}", fontsize=11)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=130)
+    return fig
+
+
+def isoflop_approaches(approach2, approach1=None, approach3=None, budget: float | None = None,
+                       level: float = 0.95, path: str | None = None) -> Any:
+    """Hoffmann et al.'s three approaches on one figure (see :mod:`lawfit.isoflop`).
+
+    Left: the IsoFLOP profiles of ``approach2`` (an :class:`~lawfit.isoflop.IsoFLOPResult`): runs per budget,
+    the fitted curves and their minima (excluded budgets grey). Right: N_opt against C: the budget minima,
+    the envelope points of ``approach1``, and the power laws of Approaches 1 and 2 and the allocation of
+    ``approach3`` (a Chinchilla :class:`~lawfit.FitResult`), with bootstrap bands when they have draws; a
+    dotted line marks ``budget``.
+    """
+    plt = _plt()
+    import matplotlib as mpl
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.2))
+    pts = approach2.points
+    runs = approach2.runs
+    used = np.flatnonzero(pts["used"].to_numpy())
+    cmap = mpl.colormaps["viridis"]
+    for g, row in enumerate(pts.to_dict("records")):
+        sel = runs["budget"].to_numpy() == g
+        if row["used"]:
+            color = cmap(np.searchsorted(used, g) / max(1, used.size - 1))
+            ax.scatter(runs["N"][sel], runs["loss"][sel], s=12, color=color, alpha=0.8, edgecolors="none")
+            n = np.geomspace(row["N_min"], row["N_max"], 100)
+            ax.plot(n, approach2.curve(g, n), color=color, lw=1.2, label=f"C = {row['C']:.2g}")
+            ax.plot(row["N_opt"], row["loss_opt"], marker="*", ms=10, color=color, mec="k", mew=0.5, ls="none")
+        else:
+            ax.scatter(runs["N"][sel], runs["loss"][sel], s=10, facecolors="none", edgecolors="0.6", lw=0.6)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _plain_log(ax.yaxis)
+    ax.set_xlabel("parameters N")
+    ax.set_ylabel("loss")
+    n_excl = len(pts) - used.size
+    ax.set_title(f"Approach 2: IsoFLOP profiles ({approach2.method}); star: minimum"
+                 + (f"; {n_excl} budgets excluded (grey)" if n_excl else ""), fontsize=9)
+    if used.size <= 12:
+        ax.legend(frameon=False, fontsize=7, loc="upper right")
+    lo = float(runs["C"].min()) / 2
+    hi = max(float(runs["C"].max()) * 2, 2 * budget if budget else 0.0)
+    C = np.geomspace(lo, hi, 80)
+    tail = int(round(level * 100))
+
+    def band(res, color, label):
+        df = res.optimal(C, level) if hasattr(res, "optimal") else allocation.compute_optimal(res, C, level=level)
+        bx.plot(df.C, df.N_opt, color=color, lw=1.6, label=label)
+        if "N_opt_low" in df:
+            bx.fill_between(df.C, df.N_opt_low, df.N_opt_high, color=color, alpha=0.15, lw=0)
+
+    def label(name, a, ci):
+        return f"{name}: a = {a:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+    if approach1 is not None:
+        p1 = approach1.points[approach1.points["used"]]
+        bx.scatter(p1.C, p1.N_opt, s=6, color="C0", alpha=0.35, edgecolors="none")
+        ci = approach1.bootstrap.ci(level)["a"] if approach1.bootstrap is not None else None
+        band(approach1, "C0", label(f"Approach 1 ({approach1.method})", approach1.a, ci))
+    bx.scatter(pts.C[pts.used], pts.N_opt[pts.used], s=30, color="C1", marker="*", zorder=3)
+    ci = approach2.bootstrap.ci(level)["a"] if approach2.bootstrap is not None else None
+    band(approach2, "C1", label(f"Approach 2 ({approach2.method})", approach2.a, ci))
+    if approach3 is not None:
+        a3 = allocation.chinchilla_exponents(approach3.params)[0]
+        ci = None
+        if approach3.bootstrap is not None:
+            b = approach3.bootstrap
+            draws = allocation.chinchilla_exponents({k: v[b.ok] for k, v in b.params.items()})[0]
+            ci = (float(np.quantile(draws, (1 - level) / 2)), float(np.quantile(draws, (1 + level) / 2)))
+        band(approach3, "C2", label("Approach 3 (parametric)", float(a3), ci))
+    if budget:
+        bx.axvline(budget, color="0.4", lw=0.8, ls=":")
+    bx.set_xscale("log")
+    bx.set_yscale("log")
+    bx.set_xlabel("training compute C (FLOP)")
+    bx.set_ylabel("compute-optimal N_opt")
+    bx.set_title(f"N_opt = k C^a ({tail}% bootstrap bands)", fontsize=9)
+    bx.legend(frameon=False, fontsize=8, loc="upper left")
     fig.tight_layout()
     if path:
         fig.savefig(path, dpi=130)
