@@ -215,3 +215,20 @@ def test_memory_mapped_weights_are_streamed(whole, tmp_path):
     mm.flush()
     ro = np.load(tmp_path / "w.npy", mmap_mode="r")
     _same(runner.run(runner.Job(LAW, DS, GRID), ro, chunk=8, checkpoint=tmp_path / "c.npz"), whole)
+
+
+def test_cli_pruned_bootstrap_with_checkpoint(tmp_path):
+    import json
+
+    csv = tmp_path / "runs.csv"
+    lawfit.datasets.chinchilla(drop_highest=5).to_csv(csv, index=False)
+    ck = tmp_path / "ck.npz"
+    args = [sys.executable, "-m", "lawfit", "fit", str(csv), "--bootstrap", "40", "--seed", "1", "--strategy",
+            "pruned", "--screen", "4", "--checkpoint", str(ck), "--chunk", "10", "--quiet", "--json", "-"]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert ck.exists()
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)  # resumes: every chunk is done
+    assert json.loads(again.stdout)["bootstrap"] == json.loads(first.stdout)["bootstrap"]
+    bad = subprocess.run(args[:5] + ["--strategy", "pruned"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "add --bootstrap N" in bad.stderr

@@ -222,7 +222,7 @@ def _cmd_fit(args) -> int:
     t = time.perf_counter()
     result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
                  threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args),
-                 backend=args.backend)
+                 backend=args.backend, bootstrap_options=_bootstrap_options(args))
     seconds = time.perf_counter() - t
     if args.plot or args.corner:
         from .data import prepare
@@ -333,6 +333,19 @@ def _cmd_laws(args) -> int:
     return 0
 
 
+def _bootstrap_options(args) -> dict:
+    opts: dict = {"strategy": args.strategy}
+    if args.strategy == "pruned":
+        opts["screen"] = args.screen
+    if args.checkpoint:
+        opts["checkpoint"] = args.checkpoint
+    if args.chunk is not None:
+        opts["chunk"] = args.chunk
+    if (args.checkpoint or args.chunk is not None or args.strategy != "smart") and args.bootstrap is None:
+        raise ValueError("--strategy, --checkpoint and --chunk apply to the bootstrap: add --bootstrap N")
+    return opts
+
+
 def _fit_options(p, plot_required: bool = False) -> None:
     p.add_argument("runs", help="CSV file with one row per training run")
     p.add_argument("--law", default="chinchilla", help="built-in law (see 'lawfit laws')")
@@ -345,6 +358,13 @@ def _fit_options(p, plot_required: bool = False) -> None:
                    help="drop the K runs with the highest loss (Epoch's protocol drops 5)")
     p.add_argument("--bootstrap", type=int, metavar="N", help="refit on N bootstrap resamples")
     p.add_argument("--seed", type=int, default=None, help="seed of the resamples")
+    p.add_argument("--strategy", default="smart", choices=["smart", "pruned", "exhaustive", "fixed"],
+                   help="starts of each resample: smart (the full-data basins; default), pruned (the --screen "
+                        "best grid points per resample plus the basins), exhaustive (the whole grid), fixed")
+    p.add_argument("--screen", type=int, default=16, metavar="K", help="pruned: grid points refitted per resample")
+    p.add_argument("--checkpoint", metavar="FILE",
+                   help="save finished resamples to FILE (.npz) as the bootstrap runs; rerun to resume")
+    p.add_argument("--chunk", type=int, metavar="N", help="resamples per unit of work (default 256)")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--budget", action="append", metavar="FLOPS",
                    help="report the compute-optimal allocation at this budget; repeatable")
@@ -433,8 +453,14 @@ def main(argv=None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("lawfit: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        from .runner import Interrupted
+
+        extra = ""
+        if isinstance(err, Interrupted) and err.checkpoint:
+            extra = f" ({int(err.done.sum())} of {err.done.size} chunks saved in {err.checkpoint}; run the same " \
+                    f"command again to resume)"
+        print(f"lawfit: interrupted{extra}", file=sys.stderr)
         return 130
 
 

@@ -106,7 +106,8 @@ class FitResult:
 def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0,
         bounds=None,
         fixed=None, tie=None, weights=None, columns=None, threads: int | None = None,
-        bootstrap: int | None = None, seed=None, progress=None, backend: str = "cpu", **solver) -> FitResult:
+        bootstrap: int | None = None, seed=None, progress=None, backend: str = "cpu",
+        bootstrap_options: dict | None = None, **solver) -> FitResult:
     """Fit a scaling law to training runs from many starting points and keep the best.
 
     Parameters
@@ -126,6 +127,8 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     threads : worker threads (default: all cores). Results do not depend on it.
     bootstrap, seed : when given, also refit on ``bootstrap`` resamples drawn with ``seed`` (the smart
         start strategy of :func:`lawfit.bootstrap`); the result's ``.bootstrap`` holds them.
+    bootstrap_options : further keyword arguments of :func:`lawfit.bootstrap` (``strategy``, ``screen``,
+        ``chunk``, ``checkpoint``, ``executor``, ``max_basins``).
     progress : True for a progress bar on stderr for long runs, or a callable(done, total).
     backend : "cpu", "cuda" or "auto" (see :func:`lawfit.engine.minimize`).
     **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
@@ -169,7 +172,7 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     boot = _bootstrap(law, ds, bootstrap, seed=seed, starts=starts, loss=loss, delta=delta, asymmetry=asymmetry,
                       bounds=bounds,
                       fixed=fixed, tie=tie, threads=threads, _full=result, progress=progress,
-                      backend=backend, **solver)
+                      backend=backend, **(bootstrap_options or {}), **solver)
     return dataclasses.replace(result, bootstrap=boot)
 
 
