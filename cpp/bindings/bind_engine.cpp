@@ -1,7 +1,10 @@
 // lawfit._core.minimize / evaluate: convert and check arrays once, release the GIL, run the batch.
-// Shape errors raise ValueError (std::invalid_argument); the Python facade gives friendlier messages first.
+// Shape and value errors raise ValueError (std::invalid_argument), wrong types and dtypes TypeError (see
+// pybind.hpp); the Python facade gives friendlier messages first.
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -17,6 +20,25 @@ namespace {
 
 void require(bool ok, const std::string& msg) {
     if (!ok) throw std::invalid_argument(msg);
+}
+
+std::string num(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", x);
+    return buf;
+}
+
+// Weights are counts or other non-negative numbers (a row of zeros is a fit that is not run).
+void check_weights(const array_d& w) {
+    const double* p = w.data();
+    for (py::ssize_t i = 0; i < w.size(); ++i)
+        require(std::isfinite(p[i]) && p[i] >= 0.0,
+                "weights must be finite and >= 0; entry " + std::to_string(i) + " is " + num(p[i]));
+}
+
+void check_progress(const py::object& progress) {
+    if (!progress.is_none() && !PyCallable_Check(progress.ptr()))
+        throw py::type_error("progress must be None or a callable(done, total)");
 }
 
 lawfit::DataView data_view(const lawfit::Program& prog, const array_d& features, const array_d& target) {
@@ -81,13 +103,18 @@ std::string run_interruptible(Fn fn, std::atomic<bool>& cancel, const std::atomi
     return err;
 }
 
-py::dict minimize(py::object program, const array_d& features, const array_d& target, py::object weights_obj,
-                  const array_d& starts, const array_i& free_index, const array_d& fixed_value,
-                  const array_d& lower, const array_d& upper, int loss_kind, double delta, double asymmetry,
+py::dict minimize(py::object program, py::object features_obj, py::object target_obj, py::object weights_obj,
+                  py::object starts_obj, py::object free_index_obj, py::object fixed_value_obj,
+                  py::object lower_obj, py::object upper_obj, int loss_kind, double delta, double asymmetry,
                   int max_iter,
                   double xtol, double ftol, double radius0, double irls, double switch_rtol, bool keep_all,
                   int threads, py::object progress) {
     const lawfit::Program& prog = program_of(program);
+    check_progress(progress);
+    const array_d features = to_array_d(features_obj, "features"), target = to_array_d(target_obj, "target"),
+                  starts = to_array_d(starts_obj, "starts"), fixed_value = to_array_d(fixed_value_obj, "fixed_value"),
+                  lower = to_array_d(lower_obj, "lower"), upper = to_array_d(upper_obj, "upper");
+    const array_i free_index = to_array_i(free_index_obj, "free_index");
     lawfit::BatchInput in;
     in.prog = &prog;
     in.an = &analysis_of(program);
@@ -95,9 +122,10 @@ py::dict minimize(py::object program, const array_d& features, const array_d& ta
     in.data = data_view(prog, features, target);
     array_d weights;
     if (!weights_obj.is_none()) {
-        weights = array_d::ensure(weights_obj);
-        require(weights && weights.ndim() == 2 && weights.shape(1) == in.data.n,
+        weights = to_array_d(weights_obj, "weights");
+        require(weights.ndim() == 2 && weights.shape(1) == in.data.n,
                 "weights must be a 2-d array (n_rows, n_points)");
+        check_weights(weights);
         in.weights = weights.data();
         in.R = weights.shape(0);
     }
@@ -113,6 +141,10 @@ py::dict minimize(py::object program, const array_d& features, const array_d& ta
     require(n_free >= 1, "at least one parameter must be free");
     require(lower.ndim() == 1 && upper.ndim() == 1 && lower.shape(0) == n_free && upper.shape(0) == n_free,
             "lower and upper must have one entry per free parameter");
+    for (int j = 0; j < n_free; ++j)
+        require(lower.at(j) <= upper.at(j),  // false for NaN too
+                "bounds of free parameter " + std::to_string(j) + ": lower " + num(lower.at(j)) +
+                    " must not exceed upper " + num(upper.at(j)) + " (nor be NaN)");
     in.map.n_full = prog.n_params;
     in.map.n_free = n_free;
     in.map.free_index = free_index.data();
@@ -178,10 +210,12 @@ py::dict minimize(py::object program, const array_d& features, const array_d& ta
     return d;
 }
 
-py::tuple evaluate(py::object program, const array_d& features, const array_d& target, const array_d& theta,
+py::tuple evaluate(py::object program, py::object features_obj, py::object target_obj, py::object theta_obj,
                    py::object weights_obj, int loss_kind, double delta, double asymmetry, int derivatives,
                    int threads) {
     const lawfit::Program& prog = program_of(program);
+    const array_d features = to_array_d(features_obj, "features"), target = to_array_d(target_obj, "target"),
+                  theta = to_array_d(theta_obj, "params");
     const lawfit::DataView data = data_view(prog, features, target);
     const lawfit::Loss loss = make_loss(loss_kind, delta, asymmetry);
     require(theta.ndim() == 2 && theta.shape(1) == prog.n_params,
@@ -192,7 +226,8 @@ py::tuple evaluate(py::object program, const array_d& features, const array_d& t
     bool per_row = false;
     const bool has_weights = !weights_obj.is_none();
     if (has_weights) {
-        weights = array_d::ensure(weights_obj);
+        weights = to_array_d(weights_obj, "weights");
+        check_weights(weights);
         if (weights.ndim() == 1) {
             require(weights.shape(0) == data.n, "weights must have one entry per point");
         } else {

@@ -115,7 +115,8 @@ std::string run_batch(const BatchInput& in, bool keep_all, const BatchOutput& ou
             const double* x0 = in.starts + ((in.starts_per_row ? r * S : 0) + s) * P;
             std::memcpy(x, x0, sizeof(double) * static_cast<std::size_t>(P));
             FitOutcome fo;
-            if (st.m == 0) {
+            if (st.m == 0) {  // the start, clipped into the bounds as solve() does
+                for (int j = 0; j < P; ++j) x[j] = std::min(std::max(x[j], in.map.lower[j]), in.map.upper[j]);
                 fo.status = Status::not_run;
                 fo.fun = std::numeric_limits<double>::quiet_NaN();
             } else {

@@ -18,7 +18,8 @@
 namespace lawfit {
 namespace LAWFIT_ISA_NS {
 
-constexpr int B = 64;  // points per block; every block is full (the point set is padded with weight 0)
+// Points per block (kBlock, program.hpp); every block is full (the point set is padded with weight 0).
+constexpr int B = static_cast<int>(kBlock);
 
 namespace {
 
@@ -105,14 +106,9 @@ public:
         const std::size_t n = prog_.code.size();
         nodes_.resize(n);
         lse_w_.resize(n);
-        // Count the block arrays: value + gradient + Hessian slots per node, lse weights, scratch.
-        std::size_t arrays = 8;  // d1, d2, rw1, rw2, lse max, lse sum, zeros, rrs
-        for (std::size_t i = 0; i < n; ++i) {
-            if (static_cast<Op>(prog_.code[i].op) == Op::feature) continue;
-            arrays += 1 + an_.nodes[i].grad.size() + an_.nodes[i].hess.size();
-            if (static_cast<Op>(prog_.code[i].op) == Op::lse) arrays += prog_.code[i].b;
-        }
-        ws_.assign(arrays * B, 0.0);
+        // The block arrays: value + gradient + Hessian slots per node, lse weights, scratch (counted, and
+        // limited at the boundary, by workspace_blocks in program.cpp; take() below hands them out).
+        ws_.assign(workspace_blocks(prog_, an_) * B, 0.0);
         double* p = ws_.data();
         auto take = [&p]() {
             double* q = p;

@@ -25,6 +25,10 @@ std::string validate(const Program& prog) {
                std::to_string(kMaxParams);
     if (prog.n_features < 0) return "law has a negative number of features";
     if (prog.args.size() != prog.argflags.size()) return "law program: args and argflags differ in length";
+    if (prog.code.size() > kMaxInstructions)
+        return "law program has " + std::to_string(prog.code.size()) + " instructions; the engine supports at most " +
+               std::to_string(kMaxInstructions);
+    std::size_t lse_args = 0;
     const auto n = static_cast<std::int64_t>(prog.code.size());
     for (std::size_t i = 0; i < prog.code.size(); ++i) {
         const Instr& in = prog.code[i];
@@ -46,6 +50,10 @@ std::string validate(const Program& prog) {
         } else if (op == Op::lse) {
             if (in.b < 1 || in.a < 0 || static_cast<std::size_t>(in.a) + in.b > prog.args.size())
                 return at(i) + "log-sum-exp argument list out of range";
+            lse_args += static_cast<std::size_t>(in.b);
+            if (lse_args > kMaxLseArgs)
+                return at(i) + "too many log-sum-exp arguments in the program (at most " +
+                       std::to_string(kMaxLseArgs) + " in all)";
             bool any_log = false;
             for (int k = 0; k < in.b; ++k) {
                 if (!operand_ok(prog.args[in.a + k]))
@@ -58,6 +66,26 @@ std::string validate(const Program& prog) {
         }
     }
     (void)n;
+    return {};
+}
+
+std::size_t workspace_blocks(const Program& prog, const Analysis& an) {
+    std::size_t blocks = 8;  // d1, d2, rw1, rw2, lse max, lse sum, zeros, rrs
+    for (std::size_t i = 0; i < prog.code.size(); ++i) {
+        const Op op = static_cast<Op>(prog.code[i].op);
+        if (op == Op::feature) continue;
+        blocks += 1 + an.nodes[i].grad.size() + an.nodes[i].hess.size();
+        if (op == Op::lse) blocks += static_cast<std::size_t>(prog.code[i].b);
+    }
+    return blocks;
+}
+
+std::string check_size(const Program& prog, const Analysis& an) {
+    const std::size_t blocks = workspace_blocks(prog, an);
+    if (blocks > kMaxWorkspaceBlocks)
+        return "law program too large: an evaluator would need " +
+               std::to_string(blocks * kBlock * sizeof(double) >> 20) + " MiB of workspace per thread (at most " +
+               std::to_string(kMaxWorkspaceBlocks * kBlock * sizeof(double) >> 20) + " MiB)";
     return {};
 }
 

@@ -13,6 +13,7 @@ namespace lawfit {
 namespace {
 
 constexpr double kEps = std::numeric_limits<double>::epsilon();
+constexpr double kBig = std::numeric_limits<double>::max();  // the trust radius stays finite
 
 bool all_finite(int n, const double* a) {
     for (int i = 0; i < n; ++i)
@@ -20,10 +21,17 @@ bool all_finite(int n, const double* a) {
     return true;
 }
 
+// Euclidean norm; rescaled when the plain sum of squares overflows (a step of 1e160 has a norm, not inf).
 double norm2(int n, const double* a) {
     double s = 0.0;
     for (int i = 0; i < n; ++i) s += a[i] * a[i];
-    return std::sqrt(s);
+    if (std::isfinite(s)) return std::sqrt(s);
+    double m = 0.0;
+    for (int i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i]));
+    if (!std::isfinite(m)) return m;
+    s = 0.0;
+    for (int i = 0; i < n; ++i) s += (a[i] / m) * (a[i] / m);
+    return m * std::sqrt(s);
 }
 
 // Model decrease -(g.s + s.H.s / 2) for a step s over all n free parameters.
@@ -319,6 +327,20 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             }
             double t = delta / std::sqrt(dd);
             if (dHd > 0.0) t = std::min(t, dd / dHd);
+            if (!(std::isfinite(dd) && std::isfinite(dHd))) {
+                // Huge gradient: the same step computed along the unit direction u = d / |d|, where
+                // t |d| = min(delta, |d| / u.H.u), without overflowing |d|^2.
+                const double dn = norm2(n, d);
+                double uHu = 0.0;
+                for (int j = 0; j < n; ++j) {
+                    double hu = 0.0;
+                    for (int k = 0; k < n; ++k) hu += H[j * n + k] * (d[k] / dn);
+                    uHu += (d[j] / dn) * hu;
+                }
+                double len = delta;
+                if (uHu > 0.0) len = std::min(len, dn / uHu);
+                t = len / dn;
+            }
             for (int j = 0; j < n; ++j) {
                 xt[j] = std::min(std::max(x[j] + t * d[j], lo[j]), hi[j]);
                 s[j] = xt[j] - x[j];
@@ -348,7 +370,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         }
         const double snorm = norm2(n, s);
         if (rho < 0.25) delta = 0.25 * snorm;
-        else if (rho > 0.75 && !interior) delta = std::max(delta, 2.0 * snorm);
+        else if (rho > 0.75 && !interior) delta = std::min(std::max(delta, 2.0 * snorm), kBig);
         if (rho > 1e-4) {
             if (!all_finite(n, gt) || !all_finite(n * n, Ht)) {
                 for (int j = 0; j < n; ++j) x[j] = xt[j];

@@ -212,7 +212,10 @@ class _Lowerer:
             if c == -1.0 and not self.positive(a):
                 return self.recip(a)
             if _is_const(a) and a[1] > 0:
-                return C(a[1] ** c)
+                try:
+                    return C(a[1] ** c)
+                except OverflowError:  # 10.0 ** 400: caught below as a non-finite constant
+                    return C(math.inf)
         return self.exp(self.mul(b, self.log(a)))
 
     def _terms(self, a):
@@ -319,6 +322,10 @@ def compile_law(
         return i
 
     emit(root)
+    bad = [t for t, v in zip(text, imm) if not math.isfinite(v)]
+    if bad:  # constant folding overflowed (1e300 * 1e300, 10 ** 400): the kernels would reject the program
+        raise ValueError(f"the law has a constant that is not finite in float64 ({bad[0]}); "
+                         f"check for overflowing numbers such as 10**400")
     n_params = max((p.index for p in params.values()), default=-1) + 1
     return Program(
         op=np.asarray(op, dtype=np.int32),

@@ -47,15 +47,7 @@ def column(data: Any, name: str, role: str) -> np.ndarray:
         raise ValueError(f"column {name!r} must be one-dimensional, got shape {arr.shape}")
     if arr.dtype.kind not in "iuf":
         if arr.dtype.kind == "O":
-            try:
-                arr = arr.astype(float)
-            except (TypeError, ValueError):
-                bad = next(i for i, v in enumerate(raw if not hasattr(raw, "iloc") else raw.tolist())
-                           if not _is_number(v))
-                raise TypeError(
-                    f"column {name!r} ({role}) has a non-numeric value {np.asarray(raw, dtype=object)[bad]!r} "
-                    f"at row {bad}"
-                ) from None
+            arr = _object_column(arr, name, role)
         else:
             raise TypeError(f"column {name!r} ({role}) must be numeric, got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
@@ -73,12 +65,27 @@ def column(data: Any, name: str, role: str) -> np.ndarray:
     return arr
 
 
-def _is_number(v) -> bool:
-    try:
-        float(v)
-        return True
-    except (TypeError, ValueError):
-        return False
+def _object_column(arr: np.ndarray, name: str, role: str) -> np.ndarray:
+    """A 1-d object column (a pandas object column, a list mixing types) as float64, value by value, so that an
+    error names the first bad cell: None is missing (NaN, reported as non-finite); numeric text is a number (a
+    CSV column with one bad cell arrives as text: "1e10", "oops", ...); booleans are not numbers (like boolean
+    columns); an integer beyond float64 is too large."""
+    out = np.empty(arr.shape[0])
+    for i, v in enumerate(arr.tolist()):
+        if v is None:
+            out[i] = np.nan
+            continue
+        try:
+            if isinstance(v, (bool, np.bool_)) or (isinstance(v, np.ndarray) and v.ndim != 0):
+                raise TypeError
+            out[i] = float(v)
+        except OverflowError:
+            raise ValueError(f"column {name!r} ({role}) has a value too large for float64 at row {i}") from None
+        except (TypeError, ValueError):
+            text = repr(v)
+            text = text if len(text) <= 60 else text[:57] + "..."
+            raise TypeError(f"column {name!r} ({role}) has a non-numeric value {text} at row {i}") from None
+    return out
 
 
 def prepare(law, data: Any, target: str | None = "loss", columns: Mapping[str, str] | None = None) -> Dataset:
@@ -90,6 +97,9 @@ def prepare(law, data: Any, target: str | None = "loss", columns: Mapping[str, s
         return data
     if data is None or not hasattr(data, "__getitem__"):
         raise TypeError(f"data must be a pandas DataFrame or a mapping of arrays, got {type(data).__name__}")
+    if columns is not None and not isinstance(columns, Mapping):
+        raise TypeError(f"columns must be a mapping from law variables (and 'loss') to column names, "
+                        f"got {type(columns).__name__}")
     columns = dict(columns or {})
     unknown = set(columns) - set(law.variables) - {"loss"}
     if unknown:

@@ -34,14 +34,28 @@ def law_for_loss(law, loss: str):
 
 
 def _loss(loss: str, delta: float, asymmetry: float = 2.0) -> tuple[int, float, float]:
-    if loss not in LOSSES:
+    if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}")
     for name, v in (("delta", delta), ("asymmetry", asymmetry)):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
             raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-        if not (math.isfinite(v) and v > 0):
+        if not (_finite(v) and v > 0):
             raise ValueError(f"{name} must be positive and finite, got {v}")
     return LOSSES[loss], float(delta), float(asymmetry) if loss == "asymmetric_huber" else 1.0
+
+
+def _finite(v) -> bool:
+    """Whether a real number is finite in float64 (an integer too large for a float is not)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+def _is_real(v) -> bool:
+    """Whether v is a real scalar: not a string (float() takes "0.5"), not complex (float() of a numpy complex
+    drops the imaginary part with only a warning), not an array."""
+    return not isinstance(v, (str, bytes, complex, np.complexfloating)) and np.ndim(v) == 0
 
 
 def _threads(threads) -> int:
@@ -96,7 +110,14 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
     for name, b in (bounds or {}).items():
         i = law.index(name)
         try:
-            blo, bhi = (float(v) if v is not None else None for v in b)
+            if isinstance(b, (str, bytes)):
+                raise TypeError
+            pair = tuple(b)
+            if any(not _is_real(v) for v in pair if v is not None):
+                raise TypeError  # "0.5" is not a number here (float() would take it)
+            blo, bhi = (float(v) if v is not None else None for v in pair)
+        except OverflowError:
+            raise ValueError(f"bounds for {name!r} must be within the float64 range, got {b!r}") from None
         except (TypeError, ValueError):
             raise ValueError(f"bounds for {name!r} must be a pair (lower, upper), got {b!r}") from None
         blo = -math.inf if blo is None else blo
@@ -117,10 +138,12 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
     is_fixed = np.zeros(P, dtype=bool)
     for name, v in (fixed or {}).items():
         i = law.index(name)
-        if isinstance(v, (bool, str, bytes)) or np.ndim(v) != 0:
+        if isinstance(v, bool) or not _is_real(v):
             raise TypeError(f"fixed value of parameter {name!r} must be a number, got {v!r}")
         try:
             iv = float(law.value_to_internal(name, v))
+        except OverflowError:
+            raise ValueError(f"fixed value of parameter {name!r} is too large for float64") from None
         except (TypeError, ValueError):
             raise TypeError(f"fixed value of parameter {name!r} must be a number, got {v!r}") from None
         if not math.isfinite(iv):
@@ -138,8 +161,11 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
         return i
 
     groups = [] if tie is None else ([(k, v) for k, v in tie.items()] if isinstance(tie, Mapping) else tie)
+    if not isinstance(groups, (list, tuple)):
+        raise TypeError(f"tie must be a list of groups such as [('alpha', 'beta')] or a mapping, "
+                        f"got {type(tie).__name__}")
     for g in groups:
-        if isinstance(g, str) or len(g) < 2:
+        if not isinstance(g, (list, tuple, set, frozenset)) or len(g) < 2:
             raise ValueError(f"each tie must name at least two parameters, got {g!r} "
                              f"(tie is a list of groups such as [('alpha', 'beta')])")
         ids = [law.index(n) for n in g]
@@ -183,6 +209,8 @@ def _weights(w, n: int, rows_ok: bool = True) -> np.ndarray | None:
     arr = np.asarray(w)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"weights must be numeric, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):  # (np.ascontiguousarray would turn a scalar into shape (1,))
+        raise ValueError(f"weights must have shape ({n},) or (n_rows, {n}), got {np.shape(w)}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -229,7 +257,8 @@ def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta
     if p.ndim != 2 or p.shape[1] != law.n_params:
         raise ValueError(f"params must have shape (batch, {law.n_params}) ({', '.join(law.internal_names)}), "
                          f"got {np.shape(params)}")
-    if derivatives not in (0, 1, 2):
+    if (isinstance(derivatives, bool) or not isinstance(derivatives, (int, np.integer))
+            or derivatives not in (0, 1, 2)):
         raise ValueError(f"derivatives must be 0, 1 or 2, got {derivatives!r}")
     w = _weights(weights, ds.n)
     if w is not None:
@@ -326,6 +355,8 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
                     ("switch_rtol", switch_rtol)):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise TypeError(f"solver option {name} must be a number, got {v!r}")
+        if not _finite(v):
+            raise ValueError(f"solver option {name} must be finite, got {v!r}")
     core = backends.get(backend, R * free.shape[-2])
     out = core.minimize(backends.program_for(core, law), ds.features, ds.target, w, free, con.free_index,
                         con.fixed_value, con.lower, con.upper, kind, delta, asym, int(max_iter), float(xtol),

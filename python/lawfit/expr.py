@@ -39,9 +39,14 @@ class Expr:
             return x
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise TypeError(f"cannot use {x!r} ({type(x).__name__}) in a law expression")
-        if not math.isfinite(float(x)):
-            raise ValueError(f"constants in a law must be finite, got {x!r}")
-        return Expr("const", value=float(x))
+        try:
+            v = float(x)
+        except OverflowError:  # an integer beyond float64
+            v = math.inf
+        if not math.isfinite(v):
+            text = repr(x) if len(repr(x)) <= 40 else f"an integer of {len(str(abs(x)))} digits"
+            raise ValueError(f"constants in a law must be finite, got {text}")
+        return Expr("const", value=v)
 
     def __add__(self, o): return Expr("add", (self, Expr.wrap(o)))
     def __radd__(self, o): return Expr("add", (Expr.wrap(o), self))
@@ -155,7 +160,9 @@ def parse(text: str, names: Mapping[str, Expr] | None = None) -> Expr:
     try:
         tree = ast.parse(src, mode="eval")
     except SyntaxError as err:
-        raise ValueError(f"cannot parse law expression {text!r}: {err.msg}") from None
+        raise ValueError(f"cannot parse law expression {_short(text)!r}: {err.msg}") from None
+    except RecursionError:
+        raise ValueError(f"law expression {_short(text)!r} is nested too deeply") from None
     names = dict(names or {})
 
     def conv(node: ast.AST) -> Expr:
@@ -194,6 +201,14 @@ def parse(text: str, names: Mapping[str, Expr] | None = None) -> Expr:
             if node.func.id not in ("lse", "logsumexp") and len(args) != 1:
                 raise ValueError(f"{node.func.id}() takes exactly one argument")
             return _FUNCS[node.func.id](*args)
-        raise ValueError(f"{type(node).__name__} is not allowed in a law expression ({text!r})")
+        raise ValueError(f"{type(node).__name__} is not allowed in a law expression ({_short(text)!r})")
 
-    return conv(tree)
+    try:
+        return conv(tree)
+    except RecursionError:
+        raise ValueError(f"law expression {_short(text)!r} is nested too deeply") from None
+
+
+def _short(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+

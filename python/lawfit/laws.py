@@ -50,20 +50,32 @@ class Param:
     description: str = ""
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"parameter name must be a string, got {type(self.name).__name__}")
         if not self.name.isidentifier():
             raise ValueError(f"parameter name {self.name!r} is not an identifier")
         if self.transform not in _TRANSFORMS:
             raise ValueError(f"parameter {self.name}: transform must be one of {_TRANSFORMS}, got {self.transform!r}")
+        if not isinstance(self.internal, str):
+            raise TypeError(f"parameter {self.name}: internal name must be a string, "
+                            f"got {type(self.internal).__name__}")
+        if self.internal and not self.internal.isidentifier():
+            raise ValueError(f"parameter {self.name}: internal name {self.internal!r} is not an identifier")
         if not self.internal:
             object.__setattr__(self, "internal", f"log_{self.name}" if self.transform == "log" else self.name)
-        lo, hi = float(self.lower), float(self.upper)
+        lo, hi = _real(self.lower, self.name, "lower bound"), _real(self.upper, self.name, "upper bound")
+        if isinstance(self.grid, (str, bytes)):
+            raise TypeError(f"parameter {self.name}: grid must be a sequence of numbers, got {self.grid!r}")
+        grid = tuple(_real(g, self.name, "grid value") for g in self.grid)
+        if not all(math.isfinite(g) for g in grid):
+            raise ValueError(f"parameter {self.name}: grid values (starting points) must be finite, got {grid}")
         if math.isnan(lo) or math.isnan(hi) or lo > hi:
             raise ValueError(f"parameter {self.name}: lower bound {lo} must not exceed upper bound {hi}")
         if self.transform == "log" and hi <= 0:
             raise ValueError(f"parameter {self.name}: a log-transformed parameter needs a positive upper bound")
         object.__setattr__(self, "lower", lo)
         object.__setattr__(self, "upper", hi)
-        object.__setattr__(self, "grid", tuple(float(g) for g in self.grid))
+        object.__setattr__(self, "grid", grid)
 
     def to_internal(self, value):
         v = np.asarray(value, dtype=float)
@@ -74,7 +86,10 @@ class Param:
 
     def to_natural(self, value):
         v = np.asarray(value, dtype=float)
-        return np.exp(v) if self.transform == "log" else v
+        if self.transform == "log":
+            with np.errstate(over="ignore"):  # a diverged fit (log value > 709) reports inf, without a warning
+                return np.exp(v)
+        return v
 
     def internal_bounds(self) -> tuple[float, float]:
         if self.transform == "log":
@@ -82,6 +97,17 @@ class Param:
             hi = math.log(self.upper) if math.isfinite(self.upper) else math.inf
             return lo, hi
         return self.lower, self.upper
+
+
+def _real(v, name: str, what: str) -> float:
+    """A real number given for parameter ``name`` as a float: strings, complex numbers, arrays and integers
+    beyond float64 are errors (float() would take "1.5" and drop an imaginary part with only a warning)."""
+    if isinstance(v, (str, bytes, complex, np.complexfloating)) or np.ndim(v) != 0:
+        raise TypeError(f"parameter {name}: {what} must be a real number, got {v!r}")
+    try:
+        return float(v)
+    except OverflowError:
+        raise ValueError(f"parameter {name}: {what} {v} is beyond the float64 range") from None
 
 
 class Law:
@@ -105,6 +131,13 @@ class Law:
         loss_params: Sequence[Param] = (),
     ):
         self.name = str(name)
+        params, loss_params = tuple(params), tuple(loss_params)
+        if not isinstance(expression, (Expr, str)):
+            raise TypeError(f"law {self.name!r}: the expression must be a string or a lawfit Expr, "
+                            f"got {type(expression).__name__}")
+        for p in params + loss_params:
+            if not isinstance(p, Param):
+                raise TypeError(f"law {self.name!r}: parameters must be lawfit.Param objects, got {p!r}")
         # Parameters of the loss (Epoch's Huber likelihood scale), appended after the law's; unused by the
         # expression, read by the kernel's loss.
         self.loss_params = tuple(loss_params)
@@ -125,6 +158,16 @@ class Law:
         clash = set(self.variables) & set(names)
         if clash:
             raise ValueError(f"law {self.name!r}: {sorted(clash)} named both a variable and a parameter")
+        try:
+            self._build(expression, formula, description, log_space, derived)
+        except RecursionError:
+            raise ValueError(f"law {self.name!r}: the expression is nested too deeply to compile") from None
+        if len(self.params) > 12:
+            raise ValueError(f"law {self.name!r} has {len(self.params)} parameters; the engine supports at most 12")
+        self._core = None
+
+    def _build(self, expression, formula, description, log_space, derived) -> None:
+        """Parse, check and compile the expression (the part of __init__ that recurses over it)."""
         self.expression = parse(expression) if isinstance(expression, str) else expression
         used = self.expression.symbols()
         unknown = used - set(self.variables) - set(self.param_names)
@@ -154,9 +197,6 @@ class Law:
             for i, p in enumerate(self.params)
         }
         self.program = compiler.compile_law(self.expression, self.variables, info, log_space=self.log_space)
-        if len(self.params) > 12:
-            raise ValueError(f"law {self.name!r} has {len(self.params)} parameters; the engine supports at most 12")
-        self._core = None
 
     def with_scale(self) -> "Law":
         """This law plus ``sigma`` (fitted as ``log_sigma``), the scale of Epoch AI's Huber likelihood
@@ -291,19 +331,25 @@ def law(
     in the text. Names in ``log_params`` are fitted on the log scale (and stay positive). ``bounds`` and
     ``grid`` (internal scale) set defaults per parameter.
     """
-    expr = parse(expression) if isinstance(expression, str) else expression
+    if not isinstance(expression, (Expr, str)):
+        raise TypeError(f"the law expression must be a string or a lawfit Expr, got {type(expression).__name__}")
+    try:
+        expr = parse(expression) if isinstance(expression, str) else expression
+        text = expression if isinstance(expression, str) else str(expr)
+        symbols = expr.symbols()
+    except RecursionError:
+        raise ValueError("the law expression is nested too deeply to compile") from None
     if isinstance(variables, str):  # "N D" or "N, D", as for lawfit.symbols
         variables = variables.replace(",", " ").split()
     log_params = set(log_params)
     bounds = dict(bounds or {})
     grid = dict(grid or {})
     if params is None:
-        text = expression if isinstance(expression, str) else str(expr)
         seen: list[str] = []
         import re
 
         for tok in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text):
-            if tok in expr.symbols() and tok not in variables and tok not in seen:
+            if tok in symbols and tok not in variables and tok not in seen:
                 seen.append(tok)
         params = seen
     plist = []
@@ -311,6 +357,8 @@ def law(
         if isinstance(p, Param):
             plist.append(p)
             continue
+        if not isinstance(p, str):
+            raise TypeError(f"params must be names (strings) or lawfit.Param objects, got {p!r}")
         lo, hi = bounds.pop(p, (-math.inf, math.inf))
         plist.append(Param(p, "log" if p in log_params else "identity", lo, hi, grid=tuple(grid.pop(p, ()))))
     names = {p.name for p in plist}

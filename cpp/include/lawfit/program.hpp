@@ -5,6 +5,7 @@
 // static facts the evaluator needs: which nodes vary across data points, and which gradient and Hessian
 // entries of each node are structurally non-zero.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -13,6 +14,13 @@ namespace lawfit {
 
 constexpr int kMaxParams = 12;                              // parameters of a law (full vector)
 constexpr int kMaxPairs = kMaxParams * (kMaxParams + 1) / 2;  // Hessian entries (upper triangle)
+// Size limits, so that a malformed or absurd program is rejected by validate() instead of exhausting memory:
+// the compiler's programs have tens of instructions (Chinchilla: 12).
+constexpr std::size_t kMaxInstructions = 1 << 16;  // instructions of a program
+constexpr std::size_t kMaxLseArgs = 1 << 16;       // log-sum-exp operands, summed over all lse instructions
+constexpr std::size_t kBlock = 64;                 // points per block of the evaluator
+// An evaluator's workspace holds at most this many blocks of kBlock doubles (256 MiB).
+constexpr std::size_t kMaxWorkspaceBlocks = std::size_t(1) << 19;
 
 enum class Op : std::int32_t {
     constant = 0,  // imm
@@ -65,5 +73,10 @@ struct Analysis {
 // Returns an empty string if the program is valid, else a message naming the instruction and the problem.
 std::string validate(const Program& prog);
 Analysis analyse(const Program& prog);
+// Blocks of kBlock doubles an evaluator's workspace needs for this (validated, analysed) program: value,
+// gradient and Hessian slots of every non-feature node, log-sum-exp weights and 8 scratch blocks.
+std::size_t workspace_blocks(const Program& prog, const Analysis& an);
+// Empty string if an evaluator's workspace for this program is within kMaxWorkspaceBlocks, else a message.
+std::string check_size(const Program& prog, const Analysis& an);
 
 }  // namespace lawfit

@@ -4,7 +4,8 @@ compiled core's functions (``lawfit/_core.pyi``), so the Python layer calls them
 - ``"cpu"``: the C++ core (``lawfit._core``), always available;
 - ``"cuda"``: numba CUDA kernels (``lawfit.backends.cuda``), with ``pip install lawfit[cuda]`` and an
   NVIDIA GPU (or numba's CUDA simulator, ``NUMBA_ENABLE_CUDASIM=1``, for tests);
-- ``"auto"``: the GPU for batches of at least :data:`AUTO_MIN_FITS` fits when one is usable, else the CPU.
+- ``"auto"``: the GPU for batches of at least :data:`AUTO_MIN_FITS` fits when one is usable (never the
+  simulator), else the CPU.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def get(backend: str = "cpu", n_fits: int | None = None):
         if cuda_unavailable_reason() is None:
             from . import cuda
 
-            return cuda
+            if not cuda.SIMULATOR:  # numba's CUDA simulator runs only when asked for by name
+                return cuda
         from .. import _core
 
         return _core
