@@ -1161,18 +1161,13 @@ def test_natural_values_of_a_diverged_fit_are_inf_without_a_warning():
     assert lawfit.laws.get("chinchilla").params[0].to_natural(1e308) == math.inf
 
 
-# -- bugs in modules owned elsewhere (reported; strict xfail so that the fix is noticed) -----------------------
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="allocation._sources / _positive: float() of an integer beyond float64 (report)")
+# -- regressions: overflow in the allocation, absurd bootstrap sizes ------------------------------------------
 def test_allocation_overflow_is_a_value_error():
     values = {"E": 1.7, "A": HUGE_INT, "B": 400.0, "alpha": 0.3, "beta": 0.3}
     with pytest.raises(ValueError):
         lawfit.allocation.compute_optimal(values, 1e21, law="chinchilla")
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning,
-                   reason="allocation._closed: G = (alpha A / (beta B))**(1/(alpha+beta)) overflows for small "
-                          "exponents and returns inf/nan with a RuntimeWarning (report)")
 def test_allocation_overflow_with_small_exponents():
     values = {"E": 1.0, "A": 129.0, "B": 0.0625, "alpha": 0.0078125, "beta": 0.00390625}
     try:
@@ -1182,8 +1177,6 @@ def test_allocation_overflow_with_small_exponents():
     assert np.all(np.isfinite(df[["N_opt", "D_opt", "loss"]].to_numpy()))
 
 
-@pytest.mark.xfail(strict=True, raises=MemoryError,
-                   reason="bootstrap.resample_weights allocates (n, n_runs) without a size check (report)")
 def test_bootstrap_of_absurd_size_is_a_value_error():
     with pytest.raises(ValueError):
         lawfit.bootstrap(LAW["saturating_N"], synthetic(3, 0), 2**40, starts=np.array([GOOD_START["saturating_N"]]))

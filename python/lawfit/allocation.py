@@ -48,7 +48,13 @@ def _sources(source: Any, law=None):
         missing = [p for p in law.param_names if p not in source]
         if missing:
             raise ValueError(f"parameters {missing} of law {law.name!r} are missing")
-        return law, {k: float(source[k]) for k in law.param_names}, None
+        values = {}
+        for k in law.param_names:
+            try:
+                values[k] = float(source[k])
+            except (TypeError, ValueError, OverflowError):
+                raise ValueError(f"parameter {k!r} must be a finite real number, got {source[k]!r}") from None
+        return law, values, None
     raise TypeError(f"expected a FitResult, BootstrapResult or mapping of parameters, got {type(source).__name__}")
 
 
@@ -62,7 +68,10 @@ def _check_nd(law) -> None:
 
 
 def _positive(name: str, x) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(x, dtype=float))
+    try:
+        arr = np.atleast_1d(np.asarray(x, dtype=float))
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be positive and finite, got {x!r}") from None
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError(f"{name} must be positive and finite, got {x!r}")
     return arr
@@ -83,15 +92,26 @@ def chinchilla_exponents(params: Mapping[str, Any]):
     if not (np.all(alpha > 0) and np.all(beta > 0) and np.all(A > 0) and np.all(B > 0)):
         raise ValueError("the closed form needs A, B, alpha, beta > 0")
     s = alpha + beta
-    return beta / s, alpha / s, (alpha * A / (beta * B)) ** (1.0 / s)
+    with np.errstate(over="ignore"):  # G is inf when it overflows; _closed works in logarithms
+        g = (alpha * A / (beta * B)) ** (1.0 / s)
+    return beta / s, alpha / s, g
 
 
 def _closed(p: Mapping[str, Any], C: np.ndarray):
     """(N_opt, D_opt, loss) for parameters (k,) and budgets (m,) or (k, m), each -> (k, m)."""
     P = {k: np.atleast_1d(np.asarray(p[k], dtype=float))[:, None] for k in _CHINCHILLA}
-    a, b, G = chinchilla_exponents(P)
-    c6 = C / TRAIN_FLOPS
-    N, D = G * c6**a, c6**b / G
+    a, b, _ = chinchilla_exponents(P)
+    # in logarithms: G = (alpha A / (beta B))**(1/(alpha+beta)) alone overflows for small exponents
+    s = P["alpha"] + P["beta"]
+    log_g = (np.log(P["alpha"] * P["A"]) - np.log(P["beta"] * P["B"])) / s
+    log_c6 = np.log(C / TRAIN_FLOPS)
+    log_n, log_d = log_g + a * log_c6, b * log_c6 - log_g
+    too_big = np.abs(np.stack(np.broadcast_arrays(log_n, log_d))) > 709.0
+    if np.any(too_big & np.isfinite(log_n) & np.isfinite(log_d)):
+        raise ValueError(f"the compute-optimal N or D overflows float64 (|log N_opt| or |log D_opt| up to "
+                         f"{float(np.nanmax(np.abs([log_n, log_d]))):.0f}): alpha + beta = "
+                         f"{float(np.min(s)):.3g} is too small for these A, B and budgets")
+    N, D = np.exp(log_n), np.exp(log_d)
     return N, D, P["E"] + P["A"] * N ** -P["alpha"] + P["B"] * D ** -P["beta"]
 
 

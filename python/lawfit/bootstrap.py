@@ -21,6 +21,7 @@ from .status import Status, is_success
 __all__ = ["bootstrap", "BootstrapResult", "resample_weights", "sandwich"]
 
 STRATEGIES = ("smart", "fixed", "exhaustive", "pruned")
+_MAX_WEIGHT_BYTES = 8 * 2**30  # resample weights held in memory at once
 
 
 def resample_weights(n_runs: int, n: int | None = None, *, seed=None, resamples=None) -> np.ndarray:
@@ -43,6 +44,10 @@ def resample_weights(n_runs: int, n: int | None = None, *, seed=None, resamples=
         return np.stack([np.bincount(row, minlength=n_runs) for row in idx]).astype(np.float64)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"the number of resamples must be a positive integer, got {n!r}")
+    if int(n) * n_runs * 8 > _MAX_WEIGHT_BYTES:
+        raise ValueError(f"{n} resamples of {n_runs} runs need {int(n) * n_runs * 8 // 2**30} GiB of weights; "
+                         f"draw them in batches (for example several seeds) or pass a memory-mapped weight "
+                         f"matrix to lawfit.runner.run")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     draws = rng.integers(0, n_runs, size=(int(n), n_runs))
     return np.stack([np.bincount(row, minlength=n_runs) for row in draws]).astype(np.float64)
