@@ -32,8 +32,9 @@ std::string num(double x) {
 void check_weights(const array_d& w) {
     const double* p = w.data();
     for (py::ssize_t i = 0; i < w.size(); ++i)
-        require(std::isfinite(p[i]) && p[i] >= 0.0,
-                "weights must be finite and >= 0; entry " + std::to_string(i) + " is " + num(p[i]));
+        if (!(std::isfinite(p[i]) && p[i] >= 0.0))  // the message is built only on failure (this loop is hot)
+            throw std::invalid_argument("weights must be finite and >= 0; entry " + std::to_string(i) + " is " +
+                                        num(p[i]));
 }
 
 void check_progress(const py::object& progress) {
@@ -142,9 +143,10 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
     require(lower.ndim() == 1 && upper.ndim() == 1 && lower.shape(0) == n_free && upper.shape(0) == n_free,
             "lower and upper must have one entry per free parameter");
     for (int j = 0; j < n_free; ++j)
-        require(lower.at(j) <= upper.at(j),  // false for NaN too
-                "bounds of free parameter " + std::to_string(j) + ": lower " + num(lower.at(j)) +
-                    " must not exceed upper " + num(upper.at(j)) + " (nor be NaN)");
+        if (!(lower.at(j) <= upper.at(j)))  // true for NaN too
+            throw std::invalid_argument("bounds of free parameter " + std::to_string(j) + ": lower " +
+                                        num(lower.at(j)) + " must not exceed upper " + num(upper.at(j)) +
+                                        " (nor be NaN)");
     in.map.n_full = prog.n_params;
     in.map.n_free = n_free;
     in.map.free_index = free_index.data();
