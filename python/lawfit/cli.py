@@ -195,7 +195,8 @@ def _prepare_table(table, columns: dict, args):
     return table
 
 
-def _cmd_fit(args) -> int:
+def _read_runs(args):
+    """The runs CSV and the --map columns, prepared (D derived from C, --drop-highest)."""
     import pandas as pd
 
     try:
@@ -211,6 +212,11 @@ def _cmd_fit(args) -> int:
             raise ValueError(f"--map expects NAME=COLUMN, got {item!r}")
         columns[name] = col
     table = _prepare_table(table, columns, args)
+    return table, columns
+
+
+def _cmd_fit(args) -> int:
+    table, columns = _read_runs(args)
     law = laws.get(args.law)
     if "C" in columns and "C" not in law.variables:  # C only serves to derive D (or N) above
         columns = {k: v for k, v in columns.items() if k != "C"}
@@ -266,23 +272,9 @@ def _cmd_optimal(args) -> int:
 
 
 def _cmd_isoflop(args) -> int:
-    import pandas as pd
-
     from . import isoflop
 
-    try:
-        table = pd.read_csv(args.runs)
-    except FileNotFoundError:
-        raise ValueError(f"no such file: {args.runs}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot read {args.runs} as CSV: {err}") from None
-    columns = {}
-    for item in args.map or []:
-        name, sep, col = item.partition("=")
-        if not sep or not name or not col:
-            raise ValueError(f"--map expects NAME=COLUMN, got {item!r}")
-        columns[name] = col
-    table = _prepare_table(table, columns, args)
+    table, columns = _read_runs(args)
     if args.bootstrap is not None and args.bootstrap < 1:
         raise ValueError(f"--bootstrap must be a positive number of resamples, got {args.bootstrap}")
     if not (0 < args.level < 1):
