@@ -112,18 +112,23 @@ def _figures(args, result, data) -> None:
             raise ValueError(f"cannot write the figure: {err}") from None
 
 
+def _write_json(path: str, doc: dict) -> None:
+    """The document as indented JSON to ``path``, or to stdout for '-'."""
+    text = json.dumps(doc, indent=2)
+    if path == "-":
+        print(text)
+        return
+    try:
+        with open(path, "w") as fh:
+            fh.write(text + "\n")
+    except OSError as err:
+        raise ValueError(f"cannot write {path}: {err.strerror}") from None
+
+
 def _emit(args, result, budgets, seconds: float) -> int:
     table = allocation.compute_optimal(result, budgets, level=args.level) if budgets else None
     if args.json:
-        text = json.dumps(_document(result, table, args.level, getattr(args, "seed", None)), indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            try:
-                with open(args.json, "w") as fh:
-                    fh.write(text + "\n")
-            except OSError as err:
-                raise ValueError(f"cannot write {args.json}: {err.strerror}") from None
+        _write_json(args.json, _document(result, table, args.level, getattr(args, "seed", None)))
     if args.json != "-":
         _report(result, table, args.level, seconds, sys.stdout)
     return 0 if result.success else 1
@@ -256,13 +261,8 @@ def _cmd_optimal(args) -> int:
     params = {k: v for k, v in doc["params"].items() if k in law.param_names}
     table = allocation.compute_optimal(params, budgets, law=law)
     if args.json:
-        text = json.dumps({"schema": "lawfit.optimal/1", "law": law.name,
-                           "allocation": table.to_dict("records")}, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text + "\n")
+        _write_json(args.json, {"schema": "lawfit.optimal/1", "law": law.name,
+                                 "allocation": table.to_dict("records")})
     if args.json != "-":
         print(f"compute-optimal allocation for {law.name} (C = 6 N D), from {args.fit}")
         for row in table.to_dict("records"):
@@ -292,16 +292,7 @@ def _cmd_isoflop(args) -> int:
                                    seed=args.seed, columns=columns)
     seconds = time.perf_counter() - t
     if args.json:
-        doc = {"schema": "lawfit.isoflop/1", **result.to_dict(args.level, budgets or None)}
-        text = json.dumps(doc, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            try:
-                with open(args.json, "w") as fh:
-                    fh.write(text + "\n")
-            except OSError as err:
-                raise ValueError(f"cannot write {args.json}: {err.strerror}") from None
+        _write_json(args.json, {"schema": "lawfit.isoflop/1", **result.to_dict(args.level, budgets or None)})
     if args.json != "-":
         print(result.summary(args.level))
         if budgets:
