@@ -30,8 +30,8 @@ MAP = ["--map", "N=params", "--map", "D=tokens", "--map", "loss=val_loss"]
 OPTIMUM = {"E": 1.81722, "alpha": 0.347311, "beta": 0.367172}
 
 
-def test_example_runs_the_bundled_study():
-    out = run("example")
+def test_example_runs_the_bundled_study(tmp_path):
+    out = run("example", cwd=tmp_path)  # it saves chinchilla_study.png in the working directory
     assert out.returncode == 0, out.stderr
     for words in ("objective 0.001018274018", "bootstrap: 4000 resamples", "compute-optimal allocation",
                   "C = 1e+23"):
