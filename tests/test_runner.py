@@ -129,6 +129,9 @@ def test_bad_arguments():
             runner.run(job, W, chunk=bad)
     with pytest.raises(ValueError, match="2-d array"):
         runner.run(job, W[0])
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="screen must be a non-negative"):
+            runner.Job(LAW, DS, GRID, screen=bad)
 
 
 def test_ctrl_c_stops_a_long_run_within_a_second(tmp_path):

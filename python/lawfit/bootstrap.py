@@ -254,28 +254,24 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss, delta=delta, asymmetry=asymmetry,
                    threads=threads, backend=backend, **solver)
     full = _full if _full is not None else fit(law, ds, starts=starts, progress=progress, **options)
+    from . import runner
+    from .starts import resolve
+
     if strategy == "fixed":
         if start is None:
             st = full.x[None, :]
         else:
-            from .starts import resolve
-
             st = resolve(law, start)
             if st.shape[0] != 1:
                 raise ValueError("strategy='fixed' takes one start; use 'exhaustive' or 'smart' for a grid")
     elif strategy == "exhaustive":
-        from .starts import resolve
-
         st = resolve(law, starts)
     else:  # smart, and the basins that seed pruned
         st = _distinct_optima(full)[:max_basins]
-    from . import runner
-    from .starts import resolve
-
     if strategy == "pruned":
-        if isinstance(screen, bool) or not isinstance(screen, (int, np.integer)) or screen < 1:
+        job = runner.Job(law, ds, resolve(law, starts), seeds=st, screen=screen, options=options)
+        if not job.screen:
             raise ValueError(f"screen must be a positive number of grid points per resample, got {screen!r}")
-        job = runner.Job(law, ds, resolve(law, starts), seeds=st, screen=int(screen), options=options)
     else:
         job = runner.Job(law, ds, st, options=options)
     if chunk is None and checkpoint is None and executor is None:
@@ -285,7 +281,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     return BootstrapResult(
         law=law, fit=full, strategy=strategy, weights=weights, theta=batch.theta, fun=batch.fun,
         status=batch.status, nfev=batch.nfev, best_start=batch.best_start,
-        n_starts=int(st.shape[0]) + (job.screen if strategy == "pruned" else 0),
+        n_starts=job.fits_per_row,
         _jackknife={"_ctx": ctx},
     )
 

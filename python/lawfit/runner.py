@@ -67,6 +67,20 @@ class Job:
     screen: int = 0
     options: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        s = self.screen
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"screen must be a non-negative number of grid points per row (0: every start), "
+                             f"got {s!r}")
+        self.screen = int(s)
+
+    @property
+    def fits_per_row(self) -> int:
+        """Local fits per weight row: the whole grid, or the screened grid points plus the seeds."""
+        if not self.screen:
+            return self.starts.shape[0]
+        return min(self.screen, self.starts.shape[0]) + (0 if self.seeds is None else len(self.seeds))
+
     def fingerprint(self, weights: np.ndarray, chunk: int) -> str:
         """A digest of the problem: a checkpoint is only resumed by the same problem."""
         h = hashlib.sha256()
@@ -85,7 +99,8 @@ class Job:
 
 
 def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
-    """Objective value of every grid start on every weight row, (R, S): ``weights @ rho(residuals).T``."""
+    """Objective value of every grid start on every weight row, (R, S): ``weights @ rho(residuals).T``
+    (for the Huber likelihood without its constant log Z(delta) per run, which does not change the ranking)."""
     law = job.law
     pred = _grid_predictions(job)
     r = pred - job.data.target[None, :]
@@ -104,7 +119,6 @@ def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
                 rho = np.where(r > 0, float(job.options.get("asymmetry", 2.0)) * rho, rho)
             if loss == "huber_likelihood":
                 rho = rho + np.log(scale)
-        rho = np.where(np.isfinite(rho), rho, np.inf)
         # rows x starts; a start that is non-finite on a run with weight 0 stays usable
         finite = np.isfinite(rho)
         scores = weights @ np.where(finite, rho, 0.0).T
@@ -135,7 +149,7 @@ def fit_chunk(job: Job, weights: np.ndarray, progress=None) -> dict:
     opts = dict(job.options)
     if job.screen:
         S = job.starts.shape[0]
-        k = min(int(job.screen), S)
+        k = min(job.screen, S)
         scores = screen_scores(job, weights)
         top = np.argsort(scores, axis=1, kind="stable")[:, :k]  # ties: lowest grid index first
         per_row = job.starts[top]  # (c, k, P)
@@ -147,8 +161,7 @@ def fit_chunk(job: Job, weights: np.ndarray, progress=None) -> dict:
         nseed = 0 if job.seeds is None else len(job.seeds)
         bs = np.asarray(bf.best_start, dtype=np.int64)
         rows = np.arange(weights.shape[0])
-        grid_index = np.where(bs >= nseed, top[rows, np.clip(bs - nseed, 0, k - 1)], -1 - bs)
-        best_start = grid_index  # grid index, or -(b+1) for seed b
+        best_start = np.where(bs >= nseed, top[rows, np.clip(bs - nseed, 0, k - 1)], -1 - bs)  # or -(b+1): seed b
     else:
         bf = engine.minimize(job.law, job.data, job.starts, weights=weights, keep="best", progress=progress,
                              **opts)
@@ -219,8 +232,7 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
         out, done = _load(path, fp, R, con.n_free, nchunks)
     else:
         out, done = _empty(R, con.n_free), np.zeros(nchunks, dtype=bool)
-    per_row = (job.screen + (0 if job.seeds is None else len(job.seeds))) if job.screen else job.starts.shape[0]
-    per_row = min(per_row, job.starts.shape[0] + (0 if job.seeds is None else len(job.seeds)))
+    per_row = job.fits_per_row
     total = R * per_row
     report = _progress.resolve(progress)
     finished = int(sum(min(R, (c + 1) * chunk) - c * chunk for c in np.flatnonzero(done))) * per_row

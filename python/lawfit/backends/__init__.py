@@ -34,22 +34,16 @@ def get(backend: str = "cpu", n_fits: int | None = None):
     """The backend module for ``backend`` ("cpu", "cuda" or "auto") for a call of ``n_fits`` fits."""
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "cpu":
-        from .. import _core
+    from .. import _core
 
+    if backend == "cpu":
         return _core
     if backend == "auto":
-        if n_fits is not None and n_fits < AUTO_MIN_FITS:
-            from .. import _core
-
-            return _core
-        if cuda_unavailable_reason() is None:
+        if (n_fits is None or n_fits >= AUTO_MIN_FITS) and cuda_unavailable_reason() is None:
             from . import cuda
 
             if not cuda.SIMULATOR:  # numba's CUDA simulator runs only when asked for by name
                 return cuda
-        from .. import _core
-
         return _core
     reason = cuda_unavailable_reason()
     if reason is not None:
