@@ -39,7 +39,9 @@ import reference as ref  # tests/reference.py (pytest puts tests/ on sys.path: n
 RTOL = 1e-8
 C_FLOOR = 1e-12
 
-ISAS = ["auto", "generic"]
+# Evaluator configurations: the fastest (AVX2 build, affine log-sum-exp kernel where the law allows), the
+# generic build, and the program interpreter (which every law can run; the affine kernel must agree with it).
+ISAS = ["auto", "generic", "interpreter"]
 BUILTINS = ["chinchilla", "chinchilla_linear_e", "kaplan", "saturating", "saturating_C", "saturating_N",
             "saturating_D"]
 USER = "E + A/N**alpha + B/D**beta + G/(N**gamma * D**gamma)"
@@ -102,13 +104,17 @@ WIDE = {
 
 @contextlib.contextmanager
 def isa(name):
-    assert _core.set_isa(name) is not False
+    if name == "interpreter":
+        _core.set_kernel("interpreter")
+    else:
+        assert _core.set_isa(name) is not False
     try:
         if name == "generic":
             assert _core.isa() == "generic"
         yield
     finally:
         _core.set_isa("auto")
+        _core.set_kernel("auto")
 
 
 def make_data(seed, n):
@@ -179,7 +185,8 @@ def check_against_reference(law, data, theta, weights, loss, delta, check_hess=T
             assume(representable)
         assert representable
         ff, fg, fh = floors(th, point)
-        tag = f"{law.name} theta={th.tolist()} loss={loss} delta={delta} isa={_core.isa()}"
+        tag = (f"{law.name} theta={th.tolist()} loss={loss} delta={delta} isa={_core.isa()} "
+               f"kernel={law.core_program().kernel}")
         assert_close(out.fun[i], f, ff, f"objective [{tag}]")
         assert_close(out.grad[i], g, fg, f"gradient [{tag}]")
         if check_hess:

@@ -2,6 +2,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "lawfit/evaluator.hpp"
 #include "lawfit/program.hpp"
 #include "pybind.hpp"
 
@@ -56,6 +57,10 @@ void register_program(py::module_& m) {
         .def_property_readonly("n_params", [](const PyProgram& p) { return p.prog.n_params; })
         .def_property_readonly("n_features", [](const PyProgram& p) { return p.prog.n_features; })
         .def_property_readonly("n_instructions", [](const PyProgram& p) { return p.prog.code.size(); })
+        .def_property_readonly("kernel", [](const PyProgram& p) { return std::string(lawfit::kernel_name(p.an)); },
+                               "The evaluator this program runs on: 'affine_lse' or 'interpreter'.")
+        .def_property_readonly("affine_why_not", [](const PyProgram& p) { return p.an.affine.why_not; },
+                               "Why the program is not of the affine log-sum-exp form ('' if it is).")
         .def("hessian_entries", [](const PyProgram& p) { return p.an.nodes.back().hess.size(); },
              "Structurally non-zero Hessian entries (upper triangle) of the law's output.");
 }

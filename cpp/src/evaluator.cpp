@@ -7,11 +7,11 @@
 
 namespace lawfit {
 namespace isa_generic {
-std::unique_ptr<Evaluator> make(const Program&, const Analysis&, const Loss&);
+std::unique_ptr<Evaluator> make(const Program&, const Analysis&, const Loss&, bool affine);
 }
 #if defined(LAWFIT_HAVE_AVX2_BUILD)
 namespace isa_avx2 {
-std::unique_ptr<Evaluator> make(const Program&, const Analysis&, const Loss&);
+std::unique_ptr<Evaluator> make(const Program&, const Analysis&, const Loss&, bool affine);
 }
 #endif
 
@@ -28,6 +28,7 @@ bool cpu_has_avx2() {
 #endif
 }
 std::atomic<bool> force_generic{false};
+std::atomic<bool> force_interpreter{false};
 bool use_avx2() { return cpu_has_avx2() && !force_generic.load(); }
 }  // namespace
 
@@ -45,9 +46,21 @@ bool set_isa(const std::string& name) {
 
 std::unique_ptr<Evaluator> make_evaluator(const Program& prog, const Analysis& an, const Loss& loss) {
 #if defined(LAWFIT_HAVE_AVX2_BUILD)
-    if (use_avx2()) return isa_avx2::make(prog, an, loss);
+    if (use_avx2()) return isa_avx2::make(prog, an, loss, !force_interpreter.load());
 #endif
-    return isa_generic::make(prog, an, loss);
+    return isa_generic::make(prog, an, loss, !force_interpreter.load());
+}
+
+bool set_kernel(const std::string& name) {
+    if (name == "auto" || name == "interpreter") {
+        force_interpreter = name == "interpreter";
+        return true;
+    }
+    return false;
+}
+
+const char* kernel_name(const Analysis& an) {
+    return an.affine.ok && !force_interpreter.load() ? "affine_lse" : "interpreter";
 }
 
 const char* evaluator_isa() { return use_avx2() ? "avx2" : "generic"; }

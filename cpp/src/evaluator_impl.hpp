@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "lawfit/evaluator.hpp"
@@ -100,9 +101,120 @@ inline void sub_xy(double* __restrict o, const double* __restrict x, const doubl
     for (int i = 0; i < M; ++i) o[i] -= x[i] * y[i];
 }
 
+// Gathers the points with non-zero weight (all points if weights is null) into compact, block-padded copies
+// (features (F, mpad) row-major, target, weights; padding has weight 0). Returns their number; *mpad the padded
+// length.
+inline std::int64_t gather_points(const DataView& data, const double* weights, std::vector<double>& feat,
+                                  std::vector<double>& y, std::vector<double>& w, std::int64_t* mpad_out) {
+    std::vector<std::int64_t> idx;
+    idx.reserve(static_cast<std::size_t>(data.n));
+    for (std::int64_t i = 0; i < data.n; ++i)
+        if (weights == nullptr || weights[i] != 0.0) idx.push_back(i);
+    const auto m = static_cast<std::int64_t>(idx.size());
+    const std::int64_t mpad = m == 0 ? 0 : ((m + B - 1) / B) * B;
+    const int F = data.n_features;
+    feat.assign(static_cast<std::size_t>(F * mpad), 0.0);
+    y.assign(static_cast<std::size_t>(mpad), 0.0);
+    w.assign(static_cast<std::size_t>(mpad), 0.0);
+    for (std::int64_t t = 0; t < mpad; ++t) {
+        const std::int64_t i = idx[static_cast<std::size_t>(t < m ? t : 0)];
+        for (int f = 0; f < F; ++f) feat[f * mpad + t] = data.features[f * data.n + i];
+        y[t] = data.target[i];
+        w[t] = t < m ? (weights ? weights[i] : 1.0) : 0.0;
+    }
+    *mpad_out = mpad;
+    return m;
+}
+
+// The loss per block of points, shared by the evaluators: rho, and its derivatives in the residual (and, for
+// the Huber likelihood, in log sigma).
+struct LossKernel {
+    Loss loss;
+    double curvature = 0.0;  // the solver's phase-1 curvature (Evaluator::set_curvature)
+    int scale = -1;          // huber_scale: index of log sigma in theta
+    double log_z = 0.0;      // huber_scale: log of the Huber density's normaliser
+    double s = 0.0, es = 1.0;  // log sigma and exp(-s), from set_theta
+    double gs = 0.0, hss = 0.0, block_core = 0.0;  // per block: sums of d/ds, d2/ds2, and of the Huber part
+    double *rw1 = nullptr, *rw2 = nullptr, *rrs = nullptr;  // per point outputs (B each): w rho', w rho'', w d2/drds
+
+    void init(const Loss& l, int n_params) {
+        loss = l;
+        if (loss.kind == LossKind::huber_scale) {
+            scale = n_params - 1;
+            const double d = loss.delta;
+            log_z = std::log(std::sqrt(2.0 * 3.14159265358979323846) * std::erf(d / std::sqrt(2.0)) + 2.0 * std::exp(-0.5 * d * d) / d);
+        }
+    }
+    void set_theta(const double* theta) {
+        if (scale >= 0) {
+            s = theta[scale];
+            es = std::exp(-s);
+        }
+    }
+    // Fills rw1 = w rho', rw2 = w rho'' (and rrs); returns sum w rho.
+    double block(const double* __restrict v, const double* __restrict y, const double* __restrict w) {
+        double* __restrict rw1 = this->rw1;
+        double* __restrict rw2 = this->rw2;
+        double* __restrict rrs = this->rrs;
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (loss.kind == LossKind::huber) {
+            const double d = loss.delta;
+            const double c = curvature * d;
+            const double k = loss.asymmetry;
+            for (int i = 0; i < B; i += 8)
+                for (int l = 0; l < 8; ++l) {
+                    const double r = v[i + l] - y[i + l];
+                    const double a = std::fabs(r);
+                    const bool quad = a <= d;
+                    const double rho = quad ? 0.5 * r * r : d * (a - 0.5 * d);
+                    const double d1 = quad ? r : std::copysign(d, r);
+                    const double wk = r > 0.0 ? w[i + l] * k : w[i + l];  // over-predictions weigh k times
+                    acc[l] += wk * rho;
+                    rw1[i + l] = wk * d1;
+                    rw2[i + l] = quad ? wk : wk * c / a;
+                }
+        } else if (loss.kind == LossKind::huber_scale) {
+            // x = r / sigma; rho = huber(x) + s + log Z. Derivatives in r and s = log sigma.
+            const double d = loss.delta, es2 = es * es, c = curvature * d, cst = s + log_z;
+            double as[8] = {0, 0, 0, 0, 0, 0, 0, 0}, ass[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            double ac[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int i = 0; i < B; i += 8)
+                for (int l = 0; l < 8; ++l) {
+                    const double x = (v[i + l] - y[i + l]) * es;
+                    const double a = std::fabs(x);
+                    const bool quad = a <= d;
+                    const double hub = quad ? 0.5 * x * x : d * (a - 0.5 * d);
+                    const double h1 = quad ? x : std::copysign(d, x);
+                    const double h2 = quad ? 1.0 : 0.0;
+                    const double wi = w[i + l];
+                    acc[l] += wi * (hub + cst);
+                    ac[l] += wi * hub;
+                    rw1[i + l] = wi * h1 * es;
+                    rw2[i + l] = quad ? wi * es2 : wi * es2 * c / a;
+                    as[l] += wi * (1.0 - h1 * x);
+                    ass[l] += wi * (h2 * x * x + h1 * x);
+                    rrs[i + l] = -wi * es * (h2 * x + h1);
+                }
+            gs = ((as[0] + as[4]) + (as[1] + as[5])) + ((as[2] + as[6]) + (as[3] + as[7]));
+            block_core = ((ac[0] + ac[4]) + (ac[1] + ac[5])) + ((ac[2] + ac[6]) + (ac[3] + ac[7]));
+            hss = ((ass[0] + ass[4]) + (ass[1] + ass[5])) + ((ass[2] + ass[6]) + (ass[3] + ass[7]));
+        } else {
+            for (int i = 0; i < B; i += 8)
+                for (int l = 0; l < 8; ++l) {
+                    const double r = v[i + l] - y[i + l];
+                    acc[l] += w[i + l] * (0.5 * r * r);
+                    rw1[i + l] = w[i + l] * r;
+                    rw2[i + l] = w[i + l];
+                }
+        }
+        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    }
+
+};
+
 class Impl final : public Evaluator {
 public:
-    Impl(const Program& prog, const Analysis& an, const Loss& loss) : prog_(prog), an_(an), loss_(loss) {
+    Impl(const Program& prog, const Analysis& an, const Loss& loss) : prog_(prog), an_(an) {
         const std::size_t n = prog_.code.size();
         nodes_.resize(n);
         lse_w_.resize(n);
@@ -123,11 +235,11 @@ public:
         sum_ = take();
         zero_ = take();  // stays all zeros
         rrs_ = take();
-        if (loss_.kind == LossKind::huber_scale) {
-            scale_ = prog_.n_params - 1;
-            const double d = loss_.delta;
-            log_z_ = std::log(std::sqrt(2.0 * 3.14159265358979323846) * std::erf(d / std::sqrt(2.0)) + 2.0 * std::exp(-0.5 * d * d) / d);
-        }
+        lk_.init(loss, prog_.n_params);
+        lk_.rw1 = rw1_;
+        lk_.rw2 = rw2_;
+        lk_.rrs = rrs_;
+        scale_ = lk_.scale;
         for (std::size_t i = 0; i < n; ++i) {
             const Op op = static_cast<Op>(prog_.code[i].op);
             if (op == Op::feature) {
@@ -148,22 +260,7 @@ public:
     }
 
     std::int64_t set_points(const DataView& data, const double* weights) override {
-        std::vector<std::int64_t> idx;
-        idx.reserve(static_cast<std::size_t>(data.n));
-        for (std::int64_t i = 0; i < data.n; ++i)
-            if (weights == nullptr || weights[i] != 0.0) idx.push_back(i);
-        m_ = static_cast<std::int64_t>(idx.size());
-        mpad_ = m_ == 0 ? 0 : ((m_ + B - 1) / B) * B;
-        const int F = data.n_features;
-        feat_.assign(static_cast<std::size_t>(F * mpad_), 0.0);
-        y_.assign(static_cast<std::size_t>(mpad_), 0.0);
-        w_.assign(static_cast<std::size_t>(mpad_), 0.0);
-        for (std::int64_t t = 0; t < mpad_; ++t) {
-            const std::int64_t i = idx[static_cast<std::size_t>(t < m_ ? t : 0)];
-            for (int f = 0; f < F; ++f) feat_[f * mpad_ + t] = data.features[f * data.n + i];
-            y_[t] = data.target[i];
-            w_[t] = t < m_ ? (weights ? weights[i] : 1.0) : 0.0;
-        }
+        m_ = gather_points(data, weights, feat_, y_, w_, &mpad_);
         return m_;
     }
 
@@ -180,10 +277,7 @@ public:
         double G[kMaxParams] = {};
         double H[kMaxPairs] = {};
         const std::int64_t nblk = mpad_ / B;
-        if (scale_ >= 0) {
-            s_ = theta[scale_];
-            es_ = std::exp(-s_);
-        }
+        lk_.set_theta(theta);
         double core = 0.0;
         for (std::int64_t blk = 0; blk < nblk; ++blk) {
             for (int i : feature_nodes_)
@@ -192,12 +286,12 @@ public:
             const double* v = root_is_feature ? fv_[root] : nodes_[root].v;
             const double* y = y_.data() + blk * B;
             const double* w = w_.data() + blk * B;
-            f += loss_block(v, y, w);
-            core += block_core_;
+            f += lk_.block(v, y, w);
+            core += lk_.block_core;
             if (mode >= 1 && scale_ >= 0) {  // the loss's own parameter, log sigma
-                G[scale_] += gs_;
+                G[scale_] += lk_.gs;
                 if (mode >= 2) {
-                    H[pair_index(scale_, scale_)] += hss_;
+                    H[pair_index(scale_, scale_)] += lk_.hss;
                     if (!root_is_feature)
                         for (int j : ri.grad) H[pair_index(j, scale_)] += dot<B>(rrs_, nodes_[root].g[j]);
                 }
@@ -227,66 +321,10 @@ public:
         return f;
     }
 
-    void set_curvature(double c) override { curvature_ = c; }
+    void set_curvature(double c) override { lk_.curvature = c; }
     double last_scale() const override { return scale_sum_; }
 
 private:
-    // Per-point loss for one block; fills rw1 = w rho', rw2 = w rho''; returns sum w rho.
-    double loss_block(const double* __restrict v, const double* __restrict y, const double* __restrict w) {
-        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        if (loss_.kind == LossKind::huber) {
-            const double d = loss_.delta;
-            const double c = curvature_ * d;
-            const double k = loss_.asymmetry;
-            for (int i = 0; i < B; i += 8)
-                for (int l = 0; l < 8; ++l) {
-                    const double r = v[i + l] - y[i + l];
-                    const double a = std::fabs(r);
-                    const bool quad = a <= d;
-                    const double rho = quad ? 0.5 * r * r : d * (a - 0.5 * d);
-                    const double d1 = quad ? r : std::copysign(d, r);
-                    const double wk = r > 0.0 ? w[i + l] * k : w[i + l];  // over-predictions weigh k times
-                    acc[l] += wk * rho;
-                    rw1_[i + l] = wk * d1;
-                    rw2_[i + l] = quad ? wk : wk * c / a;
-                }
-        } else if (loss_.kind == LossKind::huber_scale) {
-            // x = r / sigma; rho = huber(x) + s + log Z. Derivatives in r and s = log sigma.
-            const double d = loss_.delta, es = es_, es2 = es_ * es_, c = curvature_ * d, cst = s_ + log_z_;
-            double as[8] = {0, 0, 0, 0, 0, 0, 0, 0}, ass[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            double ac[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (int i = 0; i < B; i += 8)
-                for (int l = 0; l < 8; ++l) {
-                    const double x = (v[i + l] - y[i + l]) * es;
-                    const double a = std::fabs(x);
-                    const bool quad = a <= d;
-                    const double hub = quad ? 0.5 * x * x : d * (a - 0.5 * d);
-                    const double h1 = quad ? x : std::copysign(d, x);
-                    const double h2 = quad ? 1.0 : 0.0;
-                    const double wi = w[i + l];
-                    acc[l] += wi * (hub + cst);
-                    ac[l] += wi * hub;
-                    rw1_[i + l] = wi * h1 * es;
-                    rw2_[i + l] = quad ? wi * es2 : wi * es2 * c / a;
-                    as[l] += wi * (1.0 - h1 * x);
-                    ass[l] += wi * (h2 * x * x + h1 * x);
-                    rrs_[i + l] = -wi * es * (h2 * x + h1);
-                }
-            gs_ = ((as[0] + as[4]) + (as[1] + as[5])) + ((as[2] + as[6]) + (as[3] + as[7]));
-            block_core_ = ((ac[0] + ac[4]) + (ac[1] + ac[5])) + ((ac[2] + ac[6]) + (ac[3] + ac[7]));
-            hss_ = ((ass[0] + ass[4]) + (ass[1] + ass[5])) + ((ass[2] + ass[6]) + (ass[3] + ass[7]));
-        } else {
-            for (int i = 0; i < B; i += 8)
-                for (int l = 0; l < 8; ++l) {
-                    const double r = v[i + l] - y[i + l];
-                    acc[l] += w[i + l] * (0.5 * r * r);
-                    rw1_[i + l] = w[i + l] * r;
-                    rw2_[i + l] = w[i + l];
-                }
-        }
-        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    }
-
     void broadcast(int i) {
         Node& nd = nodes_[i];
         auto bc = [](double* a) {
@@ -595,7 +633,6 @@ private:
 
     Program prog_;
     Analysis an_;
-    Loss loss_;
     std::vector<Node> nodes_;
     std::vector<std::vector<double*>> lse_w_;
     std::vector<int> uniform_, pointwise_, feature_nodes_;
@@ -607,18 +644,19 @@ private:
     const double* theta_ = nullptr;
     int mode_ = 0;
     int fused_root_ = -1;  // the root node, when it is a pointwise log-sum-exp
+    LossKernel lk_;
     int scale_ = -1;       // huber_scale: index of log sigma in theta
-    double log_z_ = 0.0;   // huber_scale: log of the Huber density's normaliser
-    double s_ = 0.0, es_ = 1.0, gs_ = 0.0, hss_ = 0.0;  // log sigma, exp(-s), block sums of d/ds, d2/ds2
-    double scale_sum_ = 0.0, block_core_ = 0.0;  // see last_scale()
+    double scale_sum_ = 0.0;  // see last_scale()
     double* rrs_ = nullptr;  // huber_scale: w d2 rho / dr ds per point
-    double curvature_ = 0.0;
     mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);
 };
 
+#include "evaluator_affine_impl.hpp"
+
 }  // namespace
 
-std::unique_ptr<Evaluator> make(const Program& prog, const Analysis& an, const Loss& loss) {
+std::unique_ptr<Evaluator> make(const Program& prog, const Analysis& an, const Loss& loss, bool affine) {
+    if (affine && an.affine.ok) return std::make_unique<AffineImpl>(prog, an, loss);
     return std::make_unique<Impl>(prog, an, loss);
 }
 

@@ -163,7 +163,86 @@ Analysis analyse(const Program& prog) {
                     ni.hess_k.push_back(k);
                 }
     }
+    an.affine = plan_affine(prog, an);
     return an;
+}
+
+AffinePlan plan_affine(const Program& prog, const Analysis& an) {
+    AffinePlan plan;
+    const std::size_t n = prog.code.size();
+    auto fail = [&plan](std::string why) {
+        plan.ok = false;
+        plan.why_not = std::move(why);
+        plan.terms.clear();
+        return plan;
+    };
+    const Instr& root = prog.code[n - 1];
+    if (static_cast<Op>(root.op) != Op::lse) return fail("the law's log is not a log-sum-exp");
+    if (!an.nodes[n - 1].pointwise) return fail("the law does not depend on the data");
+    if (prog.n_features > 32) return fail("more than 32 features");
+    // Which nodes are affine in the features (with data-independent coefficients), and in which features.
+    std::vector<char> affine(n, 0);
+    std::vector<std::uint32_t> mask(n, 0);
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+        if (!an.nodes[i].pointwise) continue;
+        const Instr& in = prog.code[i];
+        auto ok = [&](int j) { return !an.nodes[j].pointwise || affine[j]; };
+        switch (static_cast<Op>(in.op)) {
+            case Op::feature:
+                affine[i] = 1;
+                mask[i] = 1u << in.a;
+                break;
+            case Op::add:
+            case Op::sub:
+                affine[i] = ok(in.a) && ok(in.b);
+                mask[i] = mask[in.a] | mask[in.b];
+                break;
+            case Op::neg:
+                affine[i] = ok(in.a);
+                mask[i] = mask[in.a];
+                break;
+            case Op::mul:  // a data-independent factor times an affine form
+                affine[i] = (!an.nodes[in.a].pointwise && affine[in.b]) || (!an.nodes[in.b].pointwise && affine[in.a]);
+                mask[i] = mask[in.a] | mask[in.b];
+                break;
+            default:
+                break;
+        }
+    }
+    for (int k = 0; k < root.b; ++k) {
+        AffineTerm t;
+        t.node = prog.args[root.a + k];
+        t.flag = prog.argflags[root.a + k];
+        t.pointwise = an.nodes[t.node].pointwise;
+        if (t.pointwise) {
+            if (t.flag != 0) return fail("a linear log-sum-exp argument depends on the data");
+            if (!affine[t.node])
+                return fail("log-sum-exp argument " + std::to_string(k) + " is not affine in the features");
+            for (int f = 0; f < prog.n_features; ++f)
+                if (mask[t.node] >> f & 1u) t.features.push_back(f);
+        }
+        plan.n_basis += 1 + static_cast<int>(t.features.size());
+        plan.terms.push_back(std::move(t));
+    }
+    if (plan.n_basis > kMaxBasis)
+        return fail("the affine terms have " + std::to_string(plan.n_basis) + " coefficients (at most " +
+                    std::to_string(kMaxBasis) + ")");
+    plan.needed.assign(n, 0);
+    for (const AffineTerm& t : plan.terms) plan.needed[t.node] = 1;
+    for (std::size_t i = n - 1; i-- > 0;) {
+        if (!plan.needed[i]) continue;
+        const Instr& in = prog.code[i];
+        const Op op = static_cast<Op>(in.op);
+        if (op == Op::lse) {
+            for (int k = 0; k < in.b; ++k) plan.needed[prog.args[in.a + k]] = 1;
+        } else if (op != Op::constant && op != Op::feature && op != Op::param) {
+            plan.needed[in.a] = 1;
+            if (is_binary(op)) plan.needed[in.b] = 1;
+        }
+    }
+    plan.fmask = mask;
+    plan.ok = true;
+    return plan;
 }
 
 }  // namespace lawfit

@@ -311,6 +311,12 @@ class Law:
             lines.append(f"  {p.name:<8} fitted as {p.internal:<10} bounds [{lo:g}, {hi:g}]")
         lines.append("compiled program (log L):")
         lines += ["  " + t for t in self.program.text]
+        try:
+            core = self.core_program()
+        except ImportError:  # the compiled extension is missing: describe the law without its kernel
+            return "\n".join(lines)
+        why = f" ({core.affine_why_not})" if core.affine_why_not else ""
+        lines.append(f"CPU kernel: {core.kernel}{why}")
         return "\n".join(lines)
 
 

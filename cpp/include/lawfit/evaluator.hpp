@@ -58,5 +58,10 @@ const char* evaluator_isa();
 // Select the implementation for evaluators made from now on: "auto" (fastest available), "generic", or
 // "avx2" (if the CPU has it). Returns false if the name is unknown or unavailable. For tests.
 bool set_isa(const std::string& name);
+// Which evaluator make_evaluator builds for a program: "affine_lse" (the fast kernel for affine log-sum-exp
+// laws, see AffinePlan) or "interpreter" (any program). set_kernel("interpreter") forces the interpreter for
+// evaluators made from now on, "auto" restores the choice; false for other names. For tests and benchmarks.
+bool set_kernel(const std::string& name);
+const char* kernel_name(const Analysis& an);
 
 }  // namespace lawfit

@@ -66,13 +66,38 @@ struct NodeInfo {
     std::vector<int> hess_j, hess_k;
 };
 
+// The affine log-sum-exp form, which most scaling laws take (Chinchilla, the saturating power laws, OLMo's
+// linear E, user laws adding terms like G / (N D)^gamma): log L_hat = lse_k(u_k) where every term u_k is either
+// data-independent (a function of the parameters only; log-space or linear) or affine in the features,
+// u_k = c_k(theta) + sum_f d_kf(theta) x_f, with coefficients that are functions of the parameters only.
+// For such programs the evaluator (evaluator_affine_impl.hpp) computes the coefficients and their exact
+// derivatives once per evaluation and the per-point work reduces to a few exps, a log and moment sums.
+constexpr int kMaxBasis = 12;    // sum over terms of (1 + features of the term) the affine kernel supports
+struct AffineTerm {
+    int node = -1;                 // the root's argument
+    int flag = 0;                  // 0: log-space, 1: linear (data-independent only)
+    bool pointwise = false;        // affine in the features (else data-independent)
+    std::vector<int> features;     // feature columns with a structurally non-zero coefficient, ascending
+};
+struct AffinePlan {
+    bool ok = false;
+    std::string why_not;             // when !ok: the first reason the program is not of this form
+    std::vector<AffineTerm> terms;   // the root log-sum-exp's arguments, in order
+    int n_basis = 0;                 // sum over terms of 1 + features.size()
+    std::vector<char> needed;        // per node: an ancestor of the root's arguments (or one of them)
+    std::vector<std::uint32_t> fmask;  // per pointwise needed node: the features of its affine form
+};
+
 struct Analysis {
     std::vector<NodeInfo> nodes;
+    AffinePlan affine;
 };
 
 // Returns an empty string if the program is valid, else a message naming the instruction and the problem.
 std::string validate(const Program& prog);
 Analysis analyse(const Program& prog);
+// The affine log-sum-exp plan of a validated, analysed program (see AffinePlan); analyse() fills it in.
+AffinePlan plan_affine(const Program& prog, const Analysis& an);
 // Blocks of kBlock doubles an evaluator's workspace needs for this (validated, analysed) program: value,
 // gradient and Hessian slots of every non-feature node, log-sum-exp weights and 8 scratch blocks.
 std::size_t workspace_blocks(const Program& prog, const Analysis& an);
