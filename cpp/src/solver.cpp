@@ -167,6 +167,10 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     double g[kMaxParams], H[kMaxParams * kMaxParams];
     double xt[kMaxParams], gt[kMaxParams], Ht[kMaxParams * kMaxParams];
     double s[kMaxParams];
+    // Eigen-decomposition of the free Hessian at x (valid until x or H change).
+    double lam[kMaxParams], V[kMaxParams * kMaxParams];
+    int eig_idx[kMaxParams], eig_m = 0;
+    bool eig_valid = false;
     for (int j = 0; j < n; ++j) x[j] = std::min(std::max(x[j], lo[j]), hi[j]);
 
     static const bool trace = std::getenv("LAWFIT_TRACE") != nullptr;
@@ -186,6 +190,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     double delta = opt.radius0 * std::max(1.0, xmax);
     // Leave phase 1: re-evaluate the exact Hessian at x. Returns false if it is not finite.
     auto to_exact = [&]() {
+        eig_valid = false;
         curv = 0.0;
         ev.set_curvature(0.0);
         f = evaluate_free(ev, map, x, 2, g, H);
@@ -239,11 +244,20 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             }
         }
         if (!interior) {
-            double A[kMaxParams * kMaxParams], lam[kMaxParams], V[kMaxParams * kMaxParams];
             double ghat[kMaxParams], z[kMaxParams];
-            for (int a = 0; a < m; ++a)
-                for (int b = 0; b < m; ++b) A[a * m + b] = H[idx[a] * n + idx[b]];
-            jacobi_eigen(m, A, lam, V);
+            // After a rejected step x, H and the free set are unchanged: reuse the decomposition (the result is
+            // identical; only the radius differs).
+            bool same = eig_valid && eig_m == m;
+            for (int a = 0; same && a < m; ++a) same = eig_idx[a] == idx[a];
+            if (!same) {
+                double A[kMaxParams * kMaxParams];
+                for (int a = 0; a < m; ++a)
+                    for (int b = 0; b < m; ++b) A[a * m + b] = H[idx[a] * n + idx[b]];
+                jacobi_eigen(m, A, lam, V);
+                eig_valid = true;
+                eig_m = m;
+                for (int a = 0; a < m; ++a) eig_idx[a] = idx[a];
+            }
             for (int k = 0; k < m; ++k) {
                 double t = 0.0;
                 for (int a = 0; a < m; ++a) t += V[a * m + k] * g[idx[a]];
@@ -381,6 +395,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             for (int j = 0; j < n; ++j) x[j] = xt[j];
             for (int j = 0; j < n; ++j) g[j] = gt[j];
             for (int j = 0; j < n * n; ++j) H[j] = Ht[j];
+            eig_valid = false;
             f = ft;
             fs = fst;
         } else {
