@@ -275,3 +275,43 @@ def test_bootstrap(benchmark, capsys, runs, law, boot_weights):
     assert sp_better == 0, "scipy found a lower objective than lawfit on some bootstrap rows"
     benchmark.extra_info.update(fits_per_s=N_BOOT / med, ns_per_point_eval=med / (nfev * n) * 1e9,
                                 scipy_ratio=per_fit_sp / per_fit_lf, median_E=med_E)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# (f) One evaluation (objective, gradient, exact Hessian): the affine kernel against the interpreter
+# ---------------------------------------------------------------------------------------------------------
+def test_evaluation_kernels(benchmark, capsys, runs, law):
+    """20,000 parameter vectors around the optimum, one thread: microseconds per evaluation of the kernel
+    Chinchilla runs on (affine log-sum-exp) and, in the same process, of the general program interpreter."""
+    from lawfit import _core
+
+    assert law.core_program().kernel == "affine_lse"
+    theta = HOFFMANN_INTERNAL + 0.01 * np.random.default_rng(0).standard_normal((20000, 5))
+
+    def run():
+        return lawfit.evaluate(law, runs, theta, derivatives=2, threads=1)
+
+    times: list[float] = []
+    fast = benchmark.pedantic(_timed(run, times), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    times = times[-ROUNDS:]
+    slow_times = []
+    _core.set_kernel("interpreter")
+    try:
+        run()
+        for _ in range(ROUNDS):
+            t = time.perf_counter()
+            slow = run()
+            slow_times.append(time.perf_counter() - t)
+    finally:
+        _core.set_kernel("auto")
+    np.testing.assert_allclose(fast.fun, slow.fun, rtol=1e-12)
+    n, B = len(runs), theta.shape[0]
+    med, med_slow = float(np.median(times)), float(np.median(slow_times))
+    rows = [
+        ("affine kernel per evaluation", f"{med / B * 1e6:.2f} us ({med / (B * n) * 1e9:.1f} ns per point)"),
+        ("interpreter per evaluation", f"{med_slow / B * 1e6:.2f} us ({med_slow / (B * n) * 1e9:.1f} ns per point)"),
+        ("ratio interpreter / affine", f"{med_slow / med:.2f}x"),
+    ]
+    with capsys.disabled():
+        print(_report("(f) one evaluation with derivatives, 240 runs, 1 thread", rows))
+    benchmark.extra_info.update(us_per_eval=med / B * 1e6, interpreter_us_per_eval=med_slow / B * 1e6)
