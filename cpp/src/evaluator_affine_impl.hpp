@@ -90,7 +90,8 @@ public:
         offset_.assign(n, -1);
         int count = 0;
         for (std::size_t i = 0; i + 1 < n; ++i) {
-            if (!plan_.needed[i]) continue;
+            // A feature's affine form (0 + 1 x_f) is implicit: cpart() and coef() answer for it.
+            if (!plan_.needed[i] || static_cast<Op>(prog_.code[i].op) == Op::feature) continue;
             offset_[i] = count;
             count += an.nodes[i].pointwise ? 1 + popcount(plan_.fmask[i]) : 1;
         }
@@ -210,7 +211,7 @@ public:
                         for (int s = 0; s < B; ++s) e[s] *= S[s];
                 }
             } else {
-                shifted_block();
+                shifted_block(cval);
             }
             const double* y = y_.data() + blk * B;
             const double* w = w_.data() + blk * B;
@@ -540,15 +541,14 @@ private:
     }
 
     // The max-shifted log-sum-exp of one block (the direct sum left [1e-290, 1e290]): lv, and the weights om_k.
-    void shifted_block() {
+    // cval[k]: the value of data-independent term k (log-space, or linear), as in evaluate().
+    void shifted_block(const double* cval) {
         const int K = static_cast<int>(plan_.terms.size());
         double* __restrict mx = mx_;
         double* __restrict S = sum_;
         double* __restrict lv = lv_;
         const double ninf = -std::numeric_limits<double>::infinity();
         for (int s = 0; s < B; ++s) mx[s] = ninf;
-        double cval[kMaxBasis];
-        for (int k = 0; k < K; ++k) cval[k] = duals_[offset_[plan_.terms[k].node]].v;
         for (int k = 0; k < K; ++k) {
             const AffineTerm& t = plan_.terms[k];
             if (t.pointwise) {
