@@ -182,7 +182,7 @@ def check_against_reference(law, data, theta, weights, loss, delta, check_hess=T
         # entry 1/L_hat^2 = 1e314, and lawfit rightly gives inf. Hypothesis tests skip such examples.
         # The reference itself must be finite too (Python's max() would let a NaN in h slip through: an
         # inf - inf in long double when a term reaches e^5000, as Kaplan's with alpha_D = 0.005 can).
-        sizes = [np.max(np.abs(np.asarray(v, dtype=float))) for v in (f, g, h)]
+        sizes = [np.max(np.abs(np.asarray(v))) for v in (f, g, h)]  # in long double: no overflowing cast
         representable = bool(np.all(np.isfinite(sizes)) and max(sizes) < 1e300)
         if in_hypothesis:
             assume(representable)
