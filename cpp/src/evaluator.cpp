@@ -30,6 +30,7 @@ bool cpu_has_avx2() {
 std::atomic<bool> force_generic{false};
 std::atomic<bool> force_interpreter{false};
 bool use_avx2() { return cpu_has_avx2() && !force_generic.load(); }
+bool use_affine(const Analysis& an) { return an.affine.ok && !force_interpreter.load(); }
 }  // namespace
 
 bool set_isa(const std::string& name) {
@@ -46,9 +47,9 @@ bool set_isa(const std::string& name) {
 
 std::unique_ptr<Evaluator> make_evaluator(const Program& prog, const Analysis& an, const Loss& loss) {
 #if defined(LAWFIT_HAVE_AVX2_BUILD)
-    if (use_avx2()) return isa_avx2::make(prog, an, loss, !force_interpreter.load());
+    if (use_avx2()) return isa_avx2::make(prog, an, loss, use_affine(an));
 #endif
-    return isa_generic::make(prog, an, loss, !force_interpreter.load());
+    return isa_generic::make(prog, an, loss, use_affine(an));
 }
 
 bool set_kernel(const std::string& name) {
@@ -60,7 +61,7 @@ bool set_kernel(const std::string& name) {
 }
 
 const char* kernel_name(const Analysis& an) {
-    return an.affine.ok && !force_interpreter.load() ? "affine_lse" : "interpreter";
+    return use_affine(an) ? "affine_lse" : "interpreter";
 }
 
 const char* evaluator_isa() { return use_avx2() ? "avx2" : "generic"; }

@@ -116,9 +116,11 @@ public:
             term_first_.push_back(static_cast<int>(basis_.size()));
             basis_.push_back({k, -1});
             for (int f : t.features) basis_.push_back({k, f});
+            const int first = term_first_[k] + 1;  // basis index of the term's first feature
             if (t.pointwise && t.flag == 0)
-                for (std::size_t a = 0; a < t.features.size(); ++a)
-                    for (std::size_t b = a; b < t.features.size(); ++b) extra_.push_back({k, t.features[a], t.features[b]});
+                for (int a = 0; a < static_cast<int>(t.features.size()); ++a)
+                    for (int b = a; b < static_cast<int>(t.features.size()); ++b)
+                        extra_.push_back({first + a, first + b, t.features[b]});
         }
         reduce_ = pick_reduce(M_, std::make_integer_sequence<int, kMaxBasis>{});
         // Block arrays: per term (terms, then their weights omega), per basis function, and scratch.
@@ -233,7 +235,8 @@ public:
             for (int s = 0; s < B; ++s) dd[s] = lk_.rw2[s] - lk_.rw1[s];
             reduce_(phi_.data(), lk_.rw1, dd, accA_.data(), accQ_.data(), mode >= 2);
             if (mode >= 2) {
-                for (std::size_t e = 0; e < extra_.size(); ++e) extra[e] += dot_pair(extra_[e], x);
+                for (std::size_t e = 0; e < extra_.size(); ++e)  // sum rw1 omega_k x_f1 x_f2 = sum rw1 phi_m1 x_f2
+                    extra[e] += dot3<B>(lk_.rw1, phi_[extra_[e].m1], x[extra_[e].f2]);
                 if (lk_.scale >= 0)
                     for (int m = 0; m < M_; ++m) T[m] += dot<B>(lk_.rrs, phi_[m]);
             }
@@ -279,8 +282,7 @@ public:
             for (int s = 1; s <= nf; ++s) add_outer(hess, a[m0 + s], m0, m0 + s, true);
         }
         for (std::size_t e = 0; e < extra_.size(); ++e) {
-            const Extra& ex = extra_[e];
-            const int m1 = slot(ex.k, ex.f1), m2 = slot(ex.k, ex.f2);
+            const int m1 = extra_[e].m1, m2 = extra_[e].m2;
             add_outer(hess, extra[e], m1, m2, m1 != m2);
         }
         if (lk_.scale >= 0) {
@@ -306,22 +308,15 @@ private:
         int k;  // term
         int f;  // feature column, or -1 for the constant slot
     };
-    struct Extra {
-        int k, f1, f2;  // R_k f1 f2 (f1 <= f2) of a log-space affine term
+    struct Extra {  // R_k f1 f2 (f1 <= f2) of a log-space affine term k
+        int m1, m2;     // the basis functions of (k, f1) and (k, f2)
+        int f2;         // feature column f2
     };
 
     static int popcount(std::uint32_t x) {
         int c = 0;
         for (; x; x &= x - 1) ++c;
         return c;
-    }
-    int slot(int k, int f) const {
-        const std::vector<int>& fs = plan_.terms[k].features;
-        return term_first_[k] + 1 + static_cast<int>(std::find(fs.begin(), fs.end(), f) - fs.begin());
-    }
-    double dot_pair(const Extra& ex, const double* const* x) const {
-        // sum_i rw1 omega_k x_f1 x_f2 = sum_i rw1 phi_(k,f1) x_f2
-        return dot3<B>(lk_.rw1, phi_[slot(ex.k, ex.f1)], x[ex.f2]);
     }
 
     // H += c (v_m v_n^T + v_n v_m^T) if both, else c v_m v_m^T (m = n); over the non-zero gradient entries.

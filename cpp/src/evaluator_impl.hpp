@@ -209,7 +209,6 @@ struct LossKernel {
         }
         return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     }
-
 };
 
 class Impl final : public Evaluator {
@@ -239,7 +238,6 @@ public:
         lk_.rw1 = rw1_;
         lk_.rw2 = rw2_;
         lk_.rrs = rrs_;
-        scale_ = lk_.scale;
         for (std::size_t i = 0; i < n; ++i) {
             const Op op = static_cast<Op>(prog_.code[i].op);
             if (op == Op::feature) {
@@ -288,12 +286,12 @@ public:
             const double* w = w_.data() + blk * B;
             f += lk_.block(v, y, w);
             core += lk_.block_core;
-            if (mode >= 1 && scale_ >= 0) {  // the loss's own parameter, log sigma
-                G[scale_] += lk_.gs;
+            if (mode >= 1 && lk_.scale >= 0) {  // the loss's own parameter, log sigma
+                G[lk_.scale] += lk_.gs;
                 if (mode >= 2) {
-                    H[pair_index(scale_, scale_)] += lk_.hss;
+                    H[pair_index(lk_.scale, lk_.scale)] += lk_.hss;
                     if (!root_is_feature)
-                        for (int j : ri.grad) H[pair_index(j, scale_)] += dot<B>(rrs_, nodes_[root].g[j]);
+                        for (int j : ri.grad) H[pair_index(j, lk_.scale)] += dot<B>(rrs_, nodes_[root].g[j]);
                 }
             }
             if (mode >= 1 && !root_is_feature) {
@@ -311,7 +309,7 @@ public:
                         }
             }
         }
-        scale_sum_ = scale_ >= 0 ? core : std::fabs(f);
+        scale_sum_ = lk_.scale >= 0 ? core : std::fabs(f);
         if (mode >= 1) {
             for (int j = 0; j < P; ++j) grad[j] = G[j];
             if (mode >= 2)
@@ -645,7 +643,6 @@ private:
     int mode_ = 0;
     int fused_root_ = -1;  // the root node, when it is a pointwise log-sum-exp
     LossKernel lk_;
-    int scale_ = -1;       // huber_scale: index of log sigma in theta
     double scale_sum_ = 0.0;  // see last_scale()
     double* rrs_ = nullptr;  // huber_scale: w d2 rho / dr ds per point
     mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);
@@ -655,8 +652,9 @@ private:
 
 }  // namespace
 
+// affine: build the affine log-sum-exp kernel (the caller checked an.affine.ok), else the interpreter.
 std::unique_ptr<Evaluator> make(const Program& prog, const Analysis& an, const Loss& loss, bool affine) {
-    if (affine && an.affine.ok) return std::make_unique<AffineImpl>(prog, an, loss);
+    if (affine) return std::make_unique<AffineImpl>(prog, an, loss);
     return std::make_unique<Impl>(prog, an, loss);
 }
 
