@@ -509,6 +509,9 @@ BAD_CALLS = {
     "irls": dict(irls=-1.0),
     "switch_rtol": dict(switch_rtol=1.0),
     "progress": dict(progress=3),
+    "scale length": dict(scale=np.ones(4)),
+    "scale zero": dict(scale=np.array([1.0, 1.0, 0.0, 1.0, 1.0])),
+    "scale nan": dict(scale=np.array([1.0, np.nan, 1.0, 1.0, 1.0])),
 }
 
 

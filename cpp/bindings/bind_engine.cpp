@@ -119,7 +119,7 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
                   py::object lower_obj, py::object upper_obj, int loss_kind, double delta, double asymmetry,
                   int max_iter,
                   double xtol, double ftol, double radius0, double irls, double switch_rtol, bool keep_all,
-                  int threads, py::object progress) {
+                  int threads, py::object progress, py::object scale_obj) {
     const lawfit::Program& prog = program_of(program);
     check_progress(progress);
     const array_d features = to_array_d(features_obj, "features"), target = to_array_d(target_obj, "target"),
@@ -163,6 +163,16 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
     in.map.fixed_value = fixed_value.data();
     in.map.lower = lower.data();
     in.map.upper = upper.data();
+    array_d scale;
+    if (!scale_obj.is_none()) {
+        scale = to_array_d(scale_obj, "scale");
+        require(scale.ndim() == 1 && scale.shape(0) == n_free, "scale must have one entry per free parameter");
+        for (int j = 0; j < n_free; ++j)
+            if (!(scale.at(j) > 0.0 && std::isfinite(scale.at(j))))
+                throw std::invalid_argument("scale of free parameter " + std::to_string(j) +
+                                            " must be positive and finite, got " + num(scale.at(j)));
+        in.map.scale = scale.data();
+    }
     if (starts.ndim() == 2) {
         require(starts.shape(1) == n_free, "starts must have one column per free parameter");
         in.S = starts.shape(0);
@@ -272,7 +282,7 @@ void register_engine(py::module_& m) {
           py::arg("starts"), py::arg("free_index"), py::arg("fixed_value"), py::arg("lower"), py::arg("upper"),
           py::arg("loss_kind"), py::arg("delta"), py::arg("asymmetry"), py::arg("max_iter"), py::arg("xtol"), py::arg("ftol"),
           py::arg("radius0"), py::arg("irls"), py::arg("switch_rtol"), py::arg("keep_all"), py::arg("threads"),
-          py::arg("progress") = py::none());
+          py::arg("progress") = py::none(), py::arg("scale") = py::none());
     m.def("evaluate", &evaluate, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("params"),
           py::arg("weights"), py::arg("loss_kind"), py::arg("delta"), py::arg("asymmetry"), py::arg("derivatives"),
           py::arg("threads"));

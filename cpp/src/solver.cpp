@@ -34,6 +34,14 @@ double norm2(int n, const double* a) {
     return m * std::sqrt(s);
 }
 
+// |D v| (D null: |v|).
+double scaled_norm(int n, const double* D, const double* v) {
+    if (!D) return norm2(n, v);
+    double t[kMaxParams];
+    for (int i = 0; i < n; ++i) t[i] = D[i] * v[i];
+    return norm2(n, t);
+}
+
 // Model decrease -(g.s + s.H.s / 2) for a step s over all n free parameters.
 double predicted(int n, const double* g, const double* H, const double* s) {
     double lin = 0.0, quad = 0.0;
@@ -174,7 +182,9 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     for (int j = 0; j < n; ++j) x[j] = std::min(std::max(x[j], lo[j]), hi[j]);
 
     static const bool trace = std::getenv("LAWFIT_TRACE") != nullptr;
-    double curv = opt.irls;  // phase 1 while > 0
+    const double* D = map.scale;  // trust-region scaling (null: none)
+    double curv = opt.irls;        // extra Huber curvature of the next evaluations (phase 1 while > 0)
+    double hcurv = curv;           // ... and the one the current H was computed with
     ev.set_curvature(curv);
     double f = evaluate_free(ev, map, x, 2, g, H);
     double fs = ev.last_scale();  // size of f for the relative tests (see Evaluator::last_scale)
@@ -191,7 +201,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     // Leave phase 1: re-evaluate the exact Hessian at x. Returns false if it is not finite.
     auto to_exact = [&]() {
         eig_valid = false;
-        curv = 0.0;
+        curv = hcurv = 0.0;
         ev.set_curvature(0.0);
         f = evaluate_free(ev, map, x, 2, g, H);
         fs = ev.last_scale();
@@ -201,7 +211,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     // At a stationary point of the current model: in phase 1 switch to the exact Hessian and go on (returns
     // true); in phase 2 the fit has converged (returns false with st set).
     auto stationary = [&](Status& st) {
-        if (curv > 0.0) {
+        if (hcurv > 0.0) {
             if (to_exact()) return true;
             st = Status::non_finite;
             return false;
@@ -235,7 +245,10 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
                 double s2 = 0.0;
                 for (int a = 0; a < m; ++a) sn[a] = -g[idx[a]];
                 cholesky_solve(m, L, sn);
-                for (int a = 0; a < m; ++a) s2 += sn[a] * sn[a];
+                for (int a = 0; a < m; ++a) {
+                    const double ds = D ? D[idx[a]] * sn[a] : sn[a];
+                    s2 += ds * ds;
+                }
                 if (std::sqrt(s2) <= delta) {
                     interior = true;
                     for (int j = 0; j < n; ++j) s[j] = 0.0;
@@ -245,6 +258,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         }
         if (!interior) {
             double ghat[kMaxParams], z[kMaxParams];
+            // In the scaled variables y = D s: H -> D^-1 H D^-1, g -> D^-1 g, |y| <= delta.
             // After a rejected step x, H and the free set are unchanged: reuse the decomposition (the result is
             // identical; only the radius differs).
             bool same = eig_valid && eig_m == m;
@@ -252,7 +266,8 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             if (!same) {
                 double A[kMaxParams * kMaxParams];
                 for (int a = 0; a < m; ++a)
-                    for (int b = 0; b < m; ++b) A[a * m + b] = H[idx[a] * n + idx[b]];
+                    for (int b = 0; b < m; ++b)
+                        A[a * m + b] = D ? H[idx[a] * n + idx[b]] / (D[idx[a]] * D[idx[b]]) : H[idx[a] * n + idx[b]];
                 jacobi_eigen(m, A, lam, V);
                 eig_valid = true;
                 eig_m = m;
@@ -260,7 +275,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             }
             for (int k = 0; k < m; ++k) {
                 double t = 0.0;
-                for (int a = 0; a < m; ++a) t += V[a * m + k] * g[idx[a]];
+                for (int a = 0; a < m; ++a) t += V[a * m + k] * (D ? g[idx[a]] / D[idx[a]] : g[idx[a]]);
                 ghat[k] = t;
             }
             tr_subproblem(m, lam, ghat, delta, z, &interior);
@@ -268,13 +283,13 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             for (int a = 0; a < m; ++a) {
                 double t = 0.0;
                 for (int k = 0; k < m; ++k) t += V[a * m + k] * z[k];
-                s[idx[a]] = t;
+                s[idx[a]] = D ? t / D[idx[a]] : t;
             }
         }
         const double fscale = fs;
         if (interior) {
             const double pred_newton = predicted(n, g, H, s);
-            if (curv > 0.0) {
+            if (hcurv > 0.0) {
                 if (pred_newton <= opt.switch_rtol * fscale) {
                     if (stationary(status)) continue;
                     break;
@@ -329,12 +344,13 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             pred = predicted(n, g, H, s);
         }
         if (!(pred > 0.0)) {
-            // Projection spoiled the model step: fall back to the projected Cauchy point.
+            // Projection spoiled the model step: fall back to the projected Cauchy point, along the steepest
+            // descent direction of the scaled variables, d = -D^-2 g (|D d|^2 = -g.d = dd).
             double d[kMaxParams], dd = 0.0, dHd = 0.0;
             for (int j = 0; j < n; ++j) d[j] = 0.0;
-            for (int a = 0; a < m; ++a) d[idx[a]] = -g[idx[a]];
+            for (int a = 0; a < m; ++a) d[idx[a]] = D ? -g[idx[a]] / (D[idx[a]] * D[idx[a]]) : -g[idx[a]];
             for (int j = 0; j < n; ++j) {
-                dd += d[j] * d[j];
+                dd -= g[j] * d[j];
                 double hd = 0.0;
                 for (int k = 0; k < n; ++k) hd += H[j * n + k] * d[k];
                 dHd += d[j] * hd;
@@ -343,16 +359,18 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             if (dHd > 0.0) t = std::min(t, dd / dHd);
             if (!(std::isfinite(dd) && std::isfinite(dHd))) {
                 // Huge gradient: the same step computed along the unit direction u = d / |d|, where
-                // t |d| = min(delta, |d| / u.H.u), without overflowing |d|^2.
+                // t |d| = min(delta / |D u|, -g.u / u.H.u), without overflowing |d|^2.
                 const double dn = norm2(n, d);
-                double uHu = 0.0;
+                double u[kMaxParams], uHu = 0.0, gu = 0.0;
+                for (int j = 0; j < n; ++j) u[j] = d[j] / dn;
                 for (int j = 0; j < n; ++j) {
                     double hu = 0.0;
-                    for (int k = 0; k < n; ++k) hu += H[j * n + k] * (d[k] / dn);
-                    uHu += (d[j] / dn) * hu;
+                    for (int k = 0; k < n; ++k) hu += H[j * n + k] * u[k];
+                    uHu += u[j] * hu;
+                    gu -= g[j] * u[j];
                 }
-                double len = delta;
-                if (uHu > 0.0) len = std::min(len, dn / uHu);
+                double len = delta / scaled_norm(n, D, u);
+                if (uHu > 0.0) len = std::min(len, gu / uHu);
                 t = len / dn;
             }
             for (int j = 0; j < n; ++j) {
@@ -373,7 +391,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         const double rho = std::isfinite(ft) ? actual / pred : -1.0;
         if (trace) {  // debugging aid: LAWFIT_TRACE=1 prints one line per iteration (use threads=1)
             std::fprintf(stderr, "it %d phase %d f %.12e pred %.3e rho %.3f |s| %.3e delta %.3e %s free %d x", it,
-                         curv > 0.0 ? 1 : 2, f, pred, rho, norm2(n, s), delta, interior ? "int" : "bnd", m);
+                         hcurv > 0.0 ? 1 : 2, f, pred, rho, norm2(n, s), delta, interior ? "int" : "bnd", m);
             for (int j = 0; j < n; ++j) std::fprintf(stderr, " %.6g", x[j]);
             std::fprintf(stderr, "\n");
         }
@@ -382,7 +400,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             if (stationary(status)) continue;
             break;
         }
-        const double snorm = norm2(n, s);
+        const double snorm = scaled_norm(n, D, s);
         if (rho < 0.25) delta = 0.25 * snorm;
         else if (rho > 0.75 && !interior) delta = std::min(std::max(delta, 2.0 * snorm), kBig);
         if (rho > 1e-4) {
@@ -398,11 +416,20 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             eig_valid = false;
             f = ft;
             fs = fst;
+            hcurv = curv;
+            if (curv > 0.0 && interior && rho > kIrlsRho) {
+                // The damped model was too cautious: less extra curvature from the next evaluation on.
+                curv *= kIrlsShrink;
+                if (curv < kIrlsMin * opt.irls) curv = 0.0;
+                ev.set_curvature(curv);
+            }
         } else {
-            double xm = 0.0;
+            double xm = 0.0, dmin = 1.0;
             for (int j = 0; j < n; ++j) xm = std::max(xm, std::fabs(x[j]));
-            if (delta <= opt.xtol * (1.0 + xm)) {
-                if (curv > 0.0) {
+            if (D)
+                for (int j = 0; j < n; ++j) dmin = j == 0 ? D[0] : std::min(dmin, D[j]);
+            if (delta / dmin <= opt.xtol * (1.0 + xm)) {  // no step longer than that in any coordinate
+                if (hcurv > 0.0) {
                     if (!stationary(status)) break;
                     delta = opt.radius0 * std::max(1.0, xm);
                     continue;

@@ -47,6 +47,7 @@ def minimize(
     keep_all: bool,
     threads: int,
     progress: Any = None,
+    scale: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]: ...
 def evaluate(
     program: Program,

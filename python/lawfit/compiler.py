@@ -344,6 +344,14 @@ def program_predict(prog: Program, features: np.ndarray, theta: np.ndarray) -> n
     """Evaluate a program in NumPy (value only): the output at every point. For checks and predictions.
     Complex features or parameters are allowed (complex-step derivatives). ``theta`` (S, P) evaluates S
     parameter vectors at once and returns (S, n)."""
+    vals = program_nodes(prog, features, theta)
+    n = features.shape[1]
+    return np.broadcast_to(vals[-1], (len(theta), n)) if np.ndim(theta) == 2 else vals[-1]
+
+
+def program_nodes(prog: Program, features: np.ndarray, theta: np.ndarray) -> list:
+    """The value of every node of the program (a list in program order; arrays broadcastable to the points),
+    as :func:`program_predict` computes them."""
     vals: list = []
     batched = np.ndim(theta) == 2
     n = features.shape[1]
@@ -383,5 +391,5 @@ def program_predict(prog: Program, features: np.ndarray, theta: np.ndarray) -> n
             else:
                 v = np.log1p(vals[ia])
         vals.append(v)
-    return np.broadcast_to(vals[-1], (len(theta), n)) if batched else vals[-1]
+    return vals
 

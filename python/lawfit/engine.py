@@ -307,8 +307,8 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
              loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0, keep: str = "best",
              max_iter: int = 200,
              xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 0.05, irls: float = 0.25,
-             switch_rtol: float = 1e-4, threads: int | None = None, columns=None, progress=None,
-             backend: str = "cpu") -> BatchFit:
+             switch_rtol: float = 1e-4, trust_scale="auto", threads: int | None = None, columns=None,
+             progress=None, backend: str = "cpu") -> BatchFit:
     """Fit every (weight row, start) pair; return all fits or the best start of each row.
 
     Parameters
@@ -322,6 +322,8 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     max_iter, xtol, ftol, radius0, irls, switch_rtol : solver options (see DESIGN.md, "The solver").
         Every stopping rule is relative, so none depends on the number of runs, on sum vs mean or on
         the objective's size.
+    trust_scale : "auto" (:func:`trust_scale`: the trust region is measured by how much a step moves the
+        law's terms), None (plain Euclidean steps) or an array with a positive scale per free parameter.
     backend : "cpu" (the C++ core on all cores), "cuda" (numba CUDA; raises
         :class:`~lawfit.backends.BackendUnavailable` when it cannot run) or "auto" (the GPU for large batches
         when one is usable). Backends give the same statuses and agree on objectives to 1e-9 relative.
@@ -357,11 +359,12 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
             raise TypeError(f"solver option {name} must be a number, got {v!r}")
         if not _finite(v):
             raise ValueError(f"solver option {name} must be finite, got {v!r}")
+    scale = _trust_scale_option(trust_scale, law, ds, con)
     core = backends.get(backend, R * free.shape[-2])
     out = core.minimize(backends.program_for(core, law), ds.features, ds.target, w, free, con.free_index,
                         con.fixed_value, con.lower, con.upper, kind, delta, asym, int(max_iter), float(xtol),
                         float(ftol), float(radius0), float(irls), float(switch_rtol), keep == "all",
-                        _threads(threads), _progress.resolve(progress))
+                        _threads(threads), _progress.resolve(progress), scale=scale)
     S = free.shape[-2]
     x = out["x"]
     shape = (R, S) if keep == "all" else (R,)
@@ -372,6 +375,76 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
         at_bound=out["at_bound"].reshape(shape),
         best_start=out.get("best_start"), n_success=out.get("n_success"),
     )
+
+
+def trust_scale(law, data: Any, con: Constraints | None = None, *, columns=None) -> np.ndarray:
+    """The solver's trust-region scaling, one positive number per free parameter.
+
+    When a law's log prediction is a log-sum-exp of terms (log L = lse_k u_k, as Chinchilla's), D_j is the
+    largest, over the terms, of the root mean square over the points of d u_k / d x_j, at a reference
+    point: each free parameter's default-grid median (0 when it has no grid), clipped into its bounds. The
+    trust region then bounds |D s|, roughly how far a step moves the terms (in log space), so an exponent
+    multiplying log N ~ 20 takes ~20 times shorter steps than a log-coefficient. D depends on the law, the
+    constraints and the data's features only (not on weights or starts), so chunked runs and bootstrap rows
+    share it. Entries that come out zero or not finite (a parameter no term depends on, such as a
+    likelihood's scale) are 1; the rest are clipped to [1e-3, 1e3]. Laws of another form (Kaplan's
+    alpha_D * lse(...), a single power law) get all ones: their sensitivities there depend on where the
+    fit is, not on the law's structure, and measured on Kaplan they made paths worse.
+    """
+    from .compiler import program_nodes
+
+    law = _laws.get(law)
+    ds = data if isinstance(data, Dataset) else prepare(law, data, columns=columns)
+    con = con if con is not None else constraints(law)
+    prog = law.program
+    ref = np.empty(con.n_free)
+    for a, r in enumerate(con.rep):
+        p = law.params[int(r)]
+        v = float(np.median(p.grid)) if p.grid else 0.0
+        ref[a] = min(max(v, con.lower[a]), con.upper[a])
+    theta0 = con.full(ref)
+    root = len(prog.op) - 1
+    out = np.ones(con.n_free)
+    if int(prog.op[root]) != _LSE:
+        return out
+    h = 1e-20  # complex step: d f / d x = Im f(x + i h) / h, exact to rounding
+    ia, ib = int(prog.a[root]), int(prog.b[root])
+    for a in range(con.n_free):
+        theta = theta0.astype(complex)
+        theta[con.free_index == a] += 1j * h
+        vals = program_nodes(prog, ds.features, theta)
+        terms = [vals[int(j)] if int(f) == 0 else np.log(vals[int(j)])
+                 for j, f in zip(prog.args[ia:ia + ib], prog.argflags[ia:ia + ib])]
+        with np.errstate(all="ignore"):
+            ms = [float(np.mean(np.broadcast_to(np.imag(t) / h, (ds.n,)) ** 2)) for t in terms]
+        d = float(np.sqrt(max(ms)))
+        if np.isfinite(d) and d > 0.0:
+            out[a] = min(max(d, 1e-3), 1e3)
+    return out
+
+
+_LSE = 10  # opcode of the log-sum-exp node (cpp/include/lawfit/program.hpp)
+
+
+def _trust_scale_option(value, law, ds, con) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"trust_scale must be 'auto', None or an array of positive numbers, got {value!r}")
+        return trust_scale(law, ds, con)
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"trust_scale must be numeric, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=float)
+    if arr.shape != (con.n_free,):
+        raise ValueError(f"trust_scale must have one entry per free parameter ({con.n_free}: "
+                         f"{', '.join(con.free_names)}), got shape {arr.shape}")
+    bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))
+    if bad.size:
+        raise ValueError(f"trust_scale for free parameter {con.free_names[bad[0]]!r} must be positive and "
+                         f"finite, got {arr[bad[0]]!r}")
+    return arr
 
 
 def _check_starts(law, con: Constraints, free: np.ndarray) -> None:

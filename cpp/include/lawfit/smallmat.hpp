@@ -22,9 +22,23 @@ inline void jacobi_eigen(int n, double* A, double* lam, double* V) {
                 const double apq = A[p * n + q];
                 if (apq == 0.0) continue;
                 const double app = A[p * n + p], aqq = A[q * n + q];
-                const double theta = (aqq - app) / (2.0 * apq);
-                const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1.0));
-                const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
+                // The rotation that zeroes A[p][q] (the smaller angle): with d = aqq - app, e = 2 apq,
+                // r = sqrt(d^2 + e^2) and h = |d| + r, c = h / sqrt(2 r h) and s = sign(d) e / sqrt(2 r h)
+                // (the textbook t = tan(angle) form, rearranged to one division and a shorter dependency chain:
+                // this loop is latency-bound). The textbook form when d^2 + e^2 or 2 r h would overflow.
+                double c, s;
+                const double d = aqq - app, e = 2.0 * apq;
+                const double r = std::sqrt(d * d + e * e), h = std::fabs(d) + r;
+                if (r <= 1e150 && h * r > 1e-290) {
+                    const double inv = 1.0 / std::sqrt(2.0 * r * h);
+                    c = h * inv;
+                    s = (d >= 0 ? e : -e) * inv;
+                } else {
+                    const double theta = d / e;
+                    const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1.0));
+                    c = 1.0 / std::sqrt(t * t + 1.0);
+                    s = t * c;
+                }
                 for (int k = 0; k < n; ++k) {  // A <- J^T A J
                     const double akp = A[k * n + p], akq = A[k * n + q];
                     A[k * n + p] = c * akp - s * akq;

@@ -24,9 +24,13 @@ struct SolverOptions {
     // Phase 1 (Huber only): Hessian with extra curvature irls * delta / |r| for points outside the Huber
     // band (see Evaluator::set_curvature), until its Newton step predicts a relative decrease below
     // switch_rtol; then exact Newton. irls = 0 runs exact Newton throughout.
+    // An accepted interior phase-1 step whose actual decrease beat the model's by the factor irls_rho (the
+    // extra curvature is too cautious there) multiplies irls by irls_shrink for the following evaluations;
+    // below irls_min * irls it becomes 0 (exact Newton from the next evaluated point on).
     double irls = 0.25;
     double switch_rtol = 1e-4;
 };
+constexpr double kIrlsRho = 1.1, kIrlsShrink = 0.25, kIrlsMin = 1e-3;
 
 // Returns an empty string if the options are valid, else a message naming the option.
 const char* check_options(const SolverOptions& opt);
@@ -38,6 +42,9 @@ struct ParamMap {
     const double* fixed_value = nullptr;       // (n_full,)
     const double* lower = nullptr;             // (n_free,), may be -inf
     const double* upper = nullptr;             // (n_free,), may be +inf
+    // (n_free,) positive trust-region scaling, or null for none: the radius bounds |D s|, so a parameter
+    // whose unit change moves the law's terms a lot takes proportionally smaller steps (python: trust_scale).
+    const double* scale = nullptr;
 };
 
 struct FitOutcome {

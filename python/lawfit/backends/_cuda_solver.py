@@ -22,6 +22,7 @@ from ._cuda_math import SQRT, device
 CONVERGED, AT_BOUND, MAX_ITER, STEP_FAILED, NON_FINITE, NOT_RUN = 0, 1, 2, 3, 4, 5
 EPS = 2.220446049250313e-16  # std::numeric_limits<double>::epsilon()
 BIG = 1.7976931348623157e308  # std::numeric_limits<double>::max(): the trust radius stays finite
+IRLS_RHO, IRLS_SHRINK, IRLS_MIN = 1.1, 0.25, 1e-3  # kIrlsRho, kIrlsShrink, kIrlsMin (solver.hpp)
 
 
 @device
@@ -96,11 +97,20 @@ def jacobi_eigen(n, A, lam, V):
                     continue
                 app = A[p * n + p]
                 aqq = A[q * n + q]
-                theta = (aqq - app) / (2.0 * apq)
-                sgn = 1.0 if theta >= 0 else -1.0
-                t = sgn / (abs(theta) + SQRT(theta * theta + 1.0))
-                c = 1.0 / SQRT(t * t + 1.0)
-                s = t * c
+                d = aqq - app
+                e = 2.0 * apq
+                r = SQRT(d * d + e * e)
+                h = abs(d) + r
+                if r <= 1e150 and h * r > 1e-290:
+                    inv = 1.0 / SQRT(2.0 * r * h)
+                    c = h * inv
+                    s = (e if d >= 0 else -e) * inv
+                else:
+                    theta = d / e
+                    sgn = 1.0 if theta >= 0 else -1.0
+                    t = sgn / (abs(theta) + SQRT(theta * theta + 1.0))
+                    c = 1.0 / SQRT(t * t + 1.0)
+                    s = t * c
                 for k in range(n):  # A <- J^T A J
                     akp = A[k * n + p]
                     akq = A[k * n + q]
@@ -273,7 +283,7 @@ def make_solve(objective, NP):
     # A real (simulated) device function even under the simulator, where it swaps in the fake `cuda` module
     # that provides cuda.local.array; the helpers above are plain functions there.
     @cuda.jit(device=True)
-    def solve(x, fi, fv, n, lo, hi, feat, target, pidx, pw, q0, q1, hdelta, asym, log_z, max_iter, xtol,
+    def solve(x, fi, fv, n, lo, hi, D, feat, target, pidx, pw, q0, q1, hdelta, asym, log_z, max_iter, xtol,
               ftol, radius0, irls, switch_rtol):
         """One fit from x (clipped into the bounds; the solution on return).
         Returns (status, nit, nfev, fun, at_bound mask)."""
@@ -294,7 +304,8 @@ def make_solve(objective, NP):
         for j in range(n):
             x[j] = clip(x[j], lo[j], hi[j])
 
-        curv = irls  # phase 1 while > 0
+        curv = irls  # extra Huber curvature of the next evaluations (phase 1 while > 0)
+        hcurv = curv  # ... and the one the current H was computed with
         f, fs = objective(x, fi, fv, n, feat, target, pidx, pw, q0, q1, curv * hdelta, hdelta, asym, log_z, g, H)
         nfev = 1
         nit = 0
@@ -335,7 +346,8 @@ def make_solve(objective, NP):
                 cholesky_solve(m, M, v1)
                 s2 = 0.0
                 for a in range(m):
-                    s2 += v1[a] * v1[a]
+                    ds = D[idx[a]] * v1[a]
+                    s2 += ds * ds
                 if SQRT(s2) <= delta:
                     interior = True
                     for j in range(n):
@@ -343,14 +355,16 @@ def make_solve(objective, NP):
                     for a in range(m):
                         s[idx[a]] = v1[a]
             if not interior:
+                # In the scaled variables y = D s (solver.cpp; the decomposition is not reused after a
+                # rejected step here: the result is the same).
                 for a in range(m):
                     for b in range(m):
-                        M[a * m + b] = H[idx[a] * n + idx[b]]
+                        M[a * m + b] = H[idx[a] * n + idx[b]] / (D[idx[a]] * D[idx[b]])
                 jacobi_eigen(m, M, lam, V)
                 for k in range(m):
                     t = 0.0
                     for a in range(m):
-                        t += V[a * m + k] * g[idx[a]]
+                        t += V[a * m + k] * (g[idx[a]] / D[idx[a]])
                     v1[k] = t
                 interior = tr_subproblem(m, lam, v1, delta, z)
                 for j in range(n):
@@ -359,16 +373,17 @@ def make_solve(objective, NP):
                     t = 0.0
                     for k in range(m):
                         t += V[a * m + k] * z[k]
-                    s[idx[a]] = t
+                    s[idx[a]] = t / D[idx[a]]
             fscale = fs
             go_on = False  # a `continue` of the C++ loop taken from inside a block below
             stop = False  # a `break`
             if interior:
                 pred_newton = predicted(n, g, H, s)
-                if curv > 0.0:
+                if hcurv > 0.0:
                     if pred_newton <= switch_rtol * fscale:
                         # stationary() in phase 1: to the exact Hessian.
                         curv = 0.0
+                        hcurv = 0.0
                         f, fs = objective(x, fi, fv, n, feat, target, pidx, pw, q0, q1, 0.0, hdelta, asym,
                                           log_z, g, H)
                         nfev += 1
@@ -426,11 +441,11 @@ def make_solve(objective, NP):
                 for j in range(n):
                     sp[j] = 0.0
                 for a in range(m):
-                    sp[idx[a]] = -g[idx[a]]
+                    sp[idx[a]] = -g[idx[a]] / (D[idx[a]] * D[idx[a]])
                 dd = 0.0
                 dHd = 0.0
                 for j in range(n):
-                    dd += sp[j] * sp[j]
+                    dd -= g[j] * sp[j]
                     hd = 0.0
                     for k in range(n):
                         hd += H[j * n + k] * sp[k]
@@ -444,15 +459,21 @@ def make_solve(objective, NP):
                     # Huge gradient: the same step along the unit direction u = d / |d|, where
                     # t |d| = min(delta, |d| / u.H.u), without overflowing |d|^2.
                     dn = norm2(n, sp)
+                    for j in range(n):
+                        st[j] = sp[j] / dn  # u
                     uHu = 0.0
+                    gu = 0.0
                     for j in range(n):
                         hu = 0.0
                         for k in range(n):
-                            hu += H[j * n + k] * (sp[k] / dn)
-                        uHu += (sp[j] / dn) * hu
-                    ln = delta
+                            hu += H[j * n + k] * st[k]
+                        uHu += st[j] * hu
+                        gu -= g[j] * st[j]
+                    for j in range(n):
+                        st[j] = D[j] * st[j]
+                    ln = delta / norm2(n, st)
                     if uHu > 0.0:
-                        q = dn / uHu
+                        q = gu / uHu
                         if q < ln:
                             ln = q
                     tc = ln / dn
@@ -462,8 +483,9 @@ def make_solve(objective, NP):
                 interior = False
                 pred = predicted(n, g, H, s)
                 if not (pred > 0.0):  # no decrease is predicted anywhere: stationary to rounding
-                    if curv > 0.0:
+                    if hcurv > 0.0:
                         curv = 0.0
+                        hcurv = 0.0
                         f, fs = objective(x, fi, fv, n, feat, target, pidx, pw, q0, q1, 0.0, hdelta, asym,
                                           log_z, g, H)
                         nfev += 1
@@ -481,8 +503,9 @@ def make_solve(objective, NP):
             if (not truncated and math.isfinite(ft) and pred <= ftol * fscale
                     and abs(actual) <= ftol * fscale):
                 # Both decreases are at rounding level: nothing left to gain here.
-                if curv > 0.0:
+                if hcurv > 0.0:
                     curv = 0.0
+                    hcurv = 0.0
                     f, fs = objective(x, fi, fv, n, feat, target, pidx, pw, q0, q1, 0.0, hdelta, asym, log_z,
                                       g, H)
                     nfev += 1
@@ -492,7 +515,9 @@ def make_solve(objective, NP):
                     break
                 status = CONVERGED
                 break
-            snorm = norm2(n, s)
+            for j in range(n):
+                sp[j] = D[j] * s[j]
+            snorm = norm2(n, sp)
             if rho < 0.25:
                 delta = 0.25 * snorm
             elif rho > 0.75 and not interior:
@@ -514,14 +539,24 @@ def make_solve(objective, NP):
                     H[j] = Ht[j]
                 f = ft
                 fs = fst
+                hcurv = curv
+                if curv > 0.0 and interior and rho > IRLS_RHO:
+                    # The damped model was too cautious: less extra curvature from the next evaluation on.
+                    curv *= IRLS_SHRINK
+                    if curv < IRLS_MIN * irls:
+                        curv = 0.0
             else:
                 xm = 0.0
+                dmin = 1.0
                 for j in range(n):
                     if xm < abs(x[j]):
                         xm = abs(x[j])
-                if delta <= xtol * (1.0 + xm):
-                    if curv > 0.0:
+                    if j == 0 or D[j] < dmin:
+                        dmin = D[j]
+                if delta / dmin <= xtol * (1.0 + xm):
+                    if hcurv > 0.0:
                         curv = 0.0
+                        hcurv = 0.0
                         f, fs = objective(x, fi, fv, n, feat, target, pidx, pw, q0, q1, 0.0, hdelta, asym,
                                           log_z, g, H)
                         nfev += 1

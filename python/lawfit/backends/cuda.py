@@ -199,7 +199,8 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
              starts: npt.ArrayLike, free_index: npt.ArrayLike, fixed_value: npt.ArrayLike, lower: npt.ArrayLike,
              upper: npt.ArrayLike, loss_kind: int, delta: float, asymmetry: float, max_iter: int, xtol: float,
              ftol: float, radius0: float, irls: float, switch_rtol: float, keep_all: bool, threads: int,
-             progress: Callable[[int, int], Any] | None = None) -> dict[str, np.ndarray]:
+             progress: Callable[[int, int], Any] | None = None,
+             scale: npt.ArrayLike | None = None) -> dict[str, np.ndarray]:
     """``lawfit._core.minimize`` on the GPU: one fit per (weight row, start); all fits (``keep_all``) or the
     best start of each row with ``best_start`` and ``n_success``. ``threads`` is ignored."""
     arrays = _program(program)
@@ -229,6 +230,14 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
         _require(bool(lower[j] <= upper[j]),  # false for NaN too
                  f"bounds of free parameter {j}: lower {_num(lower[j])} must not exceed upper {_num(upper[j])} "
                  f"(nor be NaN)")
+    if scale is None:
+        scale = np.ones(nf)  # no scaling: the solver's formulas with D = 1 are those without D, bit for bit
+    else:
+        scale = _f64(scale, "scale")
+        _require(scale.ndim == 1 and scale.shape[0] == nf, "scale must have one entry per free parameter")
+        for j in range(nf):
+            _require(bool(scale[j] > 0.0 and math.isfinite(scale[j])),
+                     f"scale of free parameter {j} must be positive and finite, got {_num(scale[j])}")
     if starts.ndim == 2:
         _require(starts.shape[1] == nf, "starts must have one column per free parameter")
         S, per_row = starts.shape[0], False
@@ -264,8 +273,8 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
         return out
 
     row_ptr, pidx, pw = _rows(weights, n)
-    d_feat, d_target, d_row_ptr, d_pidx, d_pw, d_starts, d_fi, d_fv, d_lo, d_hi = _to_device(
-        features, target, row_ptr, pidx, pw, starts, free_index, fixed_value, lower, upper)
+    d_feat, d_target, d_row_ptr, d_pidx, d_pw, d_starts, d_fi, d_fv, d_lo, d_hi, d_scale = _to_device(
+        features, target, row_ptr, pidx, pw, starts, free_index, fixed_value, lower, upper, scale)
     chunk = max(1, min(int(CHUNK_FITS), total))
     sx = _nbcuda.device_array((chunk, nf), dtype=np.float64)
     sfun = _nbcuda.device_array(chunk, dtype=np.float64)
@@ -279,7 +288,7 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
     for p0 in range(0, total, chunk):
         count = min(chunk, total - p0)
         _k.launch(kern.fit, count, p0, count, S, d_starts, per_row, d_row_ptr, d_pidx, d_pw, d_feat, d_target,
-                  d_fi, d_fv, nf, d_lo, d_hi, delta, asymmetry, log_z, max_iter, xtol, ftol, radius0, irls,
+                  d_fi, d_fv, nf, d_lo, d_hi, d_scale, delta, asymmetry, log_z, max_iter, xtol, ftol, radius0, irls,
                   switch_rtol, sx, sfun, sstatus, snit, snfev, smask)
         if keep_all:
             for d, h in ((sx, x), (sfun, fun), (sstatus, status), (snit, nit), (snfev, nfev), (smask, at_bound)):
