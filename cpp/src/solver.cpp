@@ -34,9 +34,8 @@ double norm2(int n, const double* a) {
     return m * std::sqrt(s);
 }
 
-// |D v| (D null: |v|).
+// |D v|.
 double scaled_norm(int n, const double* D, const double* v) {
-    if (!D) return norm2(n, v);
     double t[kMaxParams];
     for (int i = 0; i < n; ++i) t[i] = D[i] * v[i];
     return norm2(n, t);
@@ -182,7 +181,8 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     for (int j = 0; j < n; ++j) x[j] = std::min(std::max(x[j], lo[j]), hi[j]);
 
     static const bool trace = std::getenv("LAWFIT_TRACE") != nullptr;
-    const double* D = map.scale;  // trust-region scaling (null: none)
+    double D[kMaxParams];  // trust-region scaling (1: none; every formula below is then the unscaled one, bit for bit)
+    for (int j = 0; j < n; ++j) D[j] = map.scale ? map.scale[j] : 1.0;
     double curv = opt.irls;        // extra Huber curvature of the next evaluations (phase 1 while > 0)
     double hcurv = curv;           // ... and the one the current H was computed with
     ev.set_curvature(curv);
@@ -246,7 +246,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
                 for (int a = 0; a < m; ++a) sn[a] = -g[idx[a]];
                 cholesky_solve(m, L, sn);
                 for (int a = 0; a < m; ++a) {
-                    const double ds = D ? D[idx[a]] * sn[a] : sn[a];
+                    const double ds = D[idx[a]] * sn[a];
                     s2 += ds * ds;
                 }
                 if (std::sqrt(s2) <= delta) {
@@ -267,7 +267,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
                 double A[kMaxParams * kMaxParams];
                 for (int a = 0; a < m; ++a)
                     for (int b = 0; b < m; ++b)
-                        A[a * m + b] = D ? H[idx[a] * n + idx[b]] / (D[idx[a]] * D[idx[b]]) : H[idx[a] * n + idx[b]];
+                        A[a * m + b] = H[idx[a] * n + idx[b]] / (D[idx[a]] * D[idx[b]]);
                 jacobi_eigen(m, A, lam, V);
                 eig_valid = true;
                 eig_m = m;
@@ -275,7 +275,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             }
             for (int k = 0; k < m; ++k) {
                 double t = 0.0;
-                for (int a = 0; a < m; ++a) t += V[a * m + k] * (D ? g[idx[a]] / D[idx[a]] : g[idx[a]]);
+                for (int a = 0; a < m; ++a) t += V[a * m + k] * (g[idx[a]] / D[idx[a]]);
                 ghat[k] = t;
             }
             tr_subproblem(m, lam, ghat, delta, z, &interior);
@@ -283,7 +283,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             for (int a = 0; a < m; ++a) {
                 double t = 0.0;
                 for (int k = 0; k < m; ++k) t += V[a * m + k] * z[k];
-                s[idx[a]] = D ? t / D[idx[a]] : t;
+                s[idx[a]] = t / D[idx[a]];
             }
         }
         const double fscale = fs;
@@ -348,7 +348,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             // descent direction of the scaled variables, d = -D^-2 g (|D d|^2 = -g.d = dd).
             double d[kMaxParams], dd = 0.0, dHd = 0.0;
             for (int j = 0; j < n; ++j) d[j] = 0.0;
-            for (int a = 0; a < m; ++a) d[idx[a]] = D ? -g[idx[a]] / (D[idx[a]] * D[idx[a]]) : -g[idx[a]];
+            for (int a = 0; a < m; ++a) d[idx[a]] = -g[idx[a]] / (D[idx[a]] * D[idx[a]]);
             for (int j = 0; j < n; ++j) {
                 dd -= g[j] * d[j];
                 double hd = 0.0;
@@ -424,10 +424,11 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
                 ev.set_curvature(curv);
             }
         } else {
-            double xm = 0.0, dmin = 1.0;
-            for (int j = 0; j < n; ++j) xm = std::max(xm, std::fabs(x[j]));
-            if (D)
-                for (int j = 0; j < n; ++j) dmin = j == 0 ? D[0] : std::min(dmin, D[j]);
+            double xm = 0.0, dmin = D[0];
+            for (int j = 0; j < n; ++j) {
+                xm = std::max(xm, std::fabs(x[j]));
+                dmin = std::min(dmin, D[j]);
+            }
             if (delta / dmin <= opt.xtol * (1.0 + xm)) {  // no step longer than that in any coordinate
                 if (hcurv > 0.0) {
                     if (!stationary(status)) break;

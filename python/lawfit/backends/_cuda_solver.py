@@ -547,11 +547,11 @@ def make_solve(objective, NP):
                         curv = 0.0
             else:
                 xm = 0.0
-                dmin = 1.0
+                dmin = D[0]
                 for j in range(n):
                     if xm < abs(x[j]):
                         xm = abs(x[j])
-                    if j == 0 or D[j] < dmin:
+                    if D[j] < dmin:
                         dmin = D[j]
                 if delta / dmin <= xtol * (1.0 + xm):
                     if hcurv > 0.0:
