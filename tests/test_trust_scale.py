@@ -82,3 +82,16 @@ def test_scaling_saves_evaluations_on_hoffmanns_grid(runs):
     b = lawfit.minimize(law, runs, st, keep="all", trust_scale=None)
     assert np.all(a.fun <= 1.0182741e-3) and np.all(a.success)
     assert a.nfev.mean() < 0.95 * b.nfev.mean()
+
+
+def test_auto_scale_follows_the_data_from_call_to_call(runs):
+    """minimize keeps the last "auto" scale; a call on other features must not reuse it."""
+    law = lawfit.laws.get("chinchilla")
+    other = runs.assign(N=runs["N"] * 1e3)  # rms log N changes, so does the scale
+    assert trust_scale(law, other)[3] != trust_scale(law, runs)[3]
+    st = hoffmann_grid(law)[::450]
+    for data in (runs, other, runs):
+        auto = lawfit.minimize(law, data, st, keep="all")
+        explicit = lawfit.minimize(law, data, st, keep="all", trust_scale=trust_scale(law, data))
+        for field in ("x", "fun", "nit", "nfev"):
+            np.testing.assert_array_equal(getattr(auto, field), getattr(explicit, field))
