@@ -164,8 +164,9 @@ public:
         }
         std::fill(accA_.begin(), accA_.end(), 0.0);
         std::fill(accQ_.begin(), accQ_.end(), 0.0);
-        double extra[kMaxBasis * kMaxBasis] = {};  // R_kff' sums (feature pairs of log-space terms)
-        double T[kMaxBasis] = {};                  // huber_scale: sum rrs phi_m
+        double extra[kMaxBasis * kMaxBasis];  // R_kff' sums (feature pairs of log-space terms)
+        for (std::size_t e = 0; e < extra_.size(); ++e) extra[e] = 0.0;
+        double T[kMaxBasis] = {};             // huber_scale: sum rrs phi_m
         double f = 0.0, core = 0.0, gs = 0.0, hss = 0.0;
         const std::int64_t nblk = mpad_ / B;
         const int F = prog_.n_features;
@@ -202,7 +203,7 @@ public:
             double* __restrict lv = lv_;
             if (count_outside<B>(S, 1e-290, 1e290) == 0.0) {
                 for (int s = 0; s < B; ++s) {
-                    lv[s] = vm::log(S[s]);
+                    lv[s] = vm::log_normal(S[s]);  // S in [1e-290, 1e290]: checked above
                     S[s] = 1.0 / S[s];
                 }
                 for (int k = 0; k < K; ++k) {
@@ -256,10 +257,11 @@ public:
         if (mode < 2) return f;
         for (int m = 0; m < M_; ++m) {
             bd_[m] = &basis_dual(m);
-            nz_[m].clear();
+            int c = 0;
             if (bd_[m]->dg)
                 for (int j = 0; j < P; ++j)
-                    if (bd_[m]->g[j] != 0.0) nz_[m].push_back(j);
+                    if (bd_[m]->g[j] != 0.0) nz_[m][c++] = j;
+            nnz_[m] = c;
         }
         for (int j = 0; j < P * P; ++j) hess[j] = 0.0;
         int q = 0;
@@ -325,9 +327,11 @@ private:
         const Dual& u = *bd_[m];
         const Dual& v = *bd_[n];
         const int P = P_;
-        for (int j : nz_[m]) {
+        for (int a = 0; a < nnz_[m]; ++a) {
+            const int j = nz_[m][a];
             const double uj = c * u.g[j];
-            for (int k : nz_[n]) {
+            for (int b = 0; b < nnz_[n]; ++b) {
+                const int k = nz_[n][b];
                 H[j * P + k] += uj * v.g[k];
                 if (both) H[k * P + j] += uj * v.g[k];
             }
@@ -604,7 +608,8 @@ private:
     std::vector<Extra> extra_;
     ReduceFn reduce_ = nullptr;
     const Dual* bd_[kMaxBasis] = {};        // per evaluation: the dual of each basis function
-    std::vector<int> nz_[kMaxBasis];        // and the indices of its non-zero gradient entries
+    int nz_[kMaxBasis][kMaxParams] = {};    // and the indices of its non-zero gradient entries
+    int nnz_[kMaxBasis] = {};
     std::vector<double> ws_;
     std::vector<double*> u_, om_, phi_;
     double *sum_ = nullptr, *mx_ = nullptr, *lv_ = nullptr, *dd_ = nullptr;

@@ -523,7 +523,7 @@ private:
             }
         }
         if (count_outside<M>(S, 1e-290, 1e290) == 0.0) {
-            for (int t = 0; t < M; ++t) v[t] = vm::log(S[t]);
+            for (int t = 0; t < M; ++t) v[t] = vm::log_normal(S[t]);  // S in [1e-290, 1e290]: checked above
         } else {
             double* __restrict mx = mx_;
             const double ninf = -std::numeric_limits<double>::infinity();

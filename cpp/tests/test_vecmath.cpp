@@ -358,6 +358,15 @@ int main(int argc, char** argv) {
                     bits_of(l1v), good ? "(+0)" : "<-- FAIL");
         ok &= good;
     }
+    {
+        // log_normal: bit-identical to log on positive normal doubles (all binades).
+        const auto v = bit_patterns(rng, 2'000'000, bits_of(kMin), bits_of(kMax));
+        std::uint64_t differ = 0;
+        for (double x : v) differ += bits_of(lawfit::vm::log_normal(x)) != bits_of(scalar_log(x));
+        std::printf("  log_normal vs log on %zu normal inputs: %" PRIu64 " differ %s\n", v.size(), differ,
+                    differ == 0 ? "" : "<-- FAIL");
+        ok &= differ == 0;
+    }
     std::printf("array helpers\n");
     ok &= check_lengths("exp_n", exp_n, scalar_exp, uniform(rng, 300, -800.0, 800.0));
     ok &= check_lengths("log_n", log_n, scalar_log, bit_patterns(rng, 300, 0, bits_of(kInf)));

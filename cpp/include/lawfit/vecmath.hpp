@@ -2,6 +2,7 @@
 //
 //   double lawfit::vm::exp(double x);
 //   double lawfit::vm::log(double x);
+//   double lawfit::vm::log_normal(double x);  // x a positive normal double only (no special cases)
 //   void   lawfit::vm::exp_n(const double* x, double* y, std::size_t n);  // y[i] = exp(x[i])
 //   void   lawfit::vm::log_n(const double* x, double* y, std::size_t n);  // y[i] = log(x[i])
 //
@@ -221,6 +222,17 @@ inline double exp_finish(double x, double r, double t) noexcept {
 
 // ---------------------------------------------------------------- log stages
 
+// x = 2^k * (1 + f) for a positive normal x, 1 + f in [sqrt(1/2), sqrt(2)).  Returns s = f/(2+f).
+inline double log_split(double x, double& f_out, double& k_out) noexcept {
+    const std::uint64_t ix = to_bits(x) + (kOneBits - kSqrtHalfBits);
+    const double m = from_bits((ix & kMantMask) + kSqrtHalfBits);
+    const double k = from_bits(kTwo52Bits | (ix >> 52)) - (0x1p52 + 1023.0);
+    const double f = m - 1.0;
+    f_out = f;
+    k_out = k;
+    return f / (2.0 + f);
+}
+
 // Stage 1: x = 2^k * (1 + f), 1 + f in [sqrt(1/2), sqrt(2)).  Returns s = f/(2+f).
 inline double log_reduce(double x, double& f_out, double& k_out) noexcept {
 #if LAWFIT_VM_SIGN_MASKS
@@ -230,19 +242,13 @@ inline double log_reduce(double x, double& f_out, double& k_out) noexcept {
 #endif
     const double xs = select(sub, x * 0x1p52, x);
 
-    const std::uint64_t ix = to_bits(xs) + (kOneBits - kSqrtHalfBits);
-    const double m = from_bits((ix & kMantMask) + kSqrtHalfBits);
-    const double kraw = from_bits(kTwo52Bits | (ix >> 52)) - (0x1p52 + 1023.0);
-    const double k = kraw - from_bits(sub & kFiftyTwoBits);  // -52 for subnormals
-
-    const double f = m - 1.0;
-    f_out = f;
-    k_out = k;
-    return f / (2.0 + f);
+    const double s = log_split(xs, f_out, k_out);
+    k_out -= from_bits(sub & kFiftyTwoBits);  // -52 for subnormals
+    return s;
 }
 
-// Stage 2: polynomial, reconstruction, special cases.
-inline double log_finish(double x, double s, double f, double k) noexcept {
+// Stage 2a: polynomial and reconstruction (finite for every input).
+inline double log_poly(double s, double f, double k) noexcept {
     const double z = s * s;
     const double z2 = z * z;
     const double z4 = z2 * z2;
@@ -253,7 +259,12 @@ inline double log_finish(double x, double s, double f, double k) noexcept {
     const double R = z * P;
     const double hfsq = 0.5 * f * f;
     const double lo = hfsq - (s * (hfsq + R) + k * kLn2Lo);
-    const double y = k * kLn2Hi + (f - lo);  // finite for every input, -0 for none
+    return k * kLn2Hi + (f - lo);  // -0 for no input
+}
+
+// Stage 2b: special cases.
+inline double log_finish(double x, double s, double f, double k) noexcept {
+    const double y = log_poly(s, f, k);
 
 #if LAWFIT_VM_SIGN_MASKS
     // Additive fix c: +0 where 0 < x < inf (y + 0 == y), else -inf / NaN / x,
@@ -286,6 +297,15 @@ inline double log(double x) noexcept {
     double f, k;
     const double s = detail::log_reduce(x, f, k);
     return detail::log_finish(x, s, f, k);
+}
+
+// log(x) for x known to be a positive normal double (DBL_MIN <= x <= DBL_MAX): the same result as log(x),
+// bit for bit, without the subnormal scaling and the special-case masks (about 30 % less work).  For kernels
+// that have checked their arguments' range; anything else gives garbage.
+inline double log_normal(double x) noexcept {
+    double f, k;
+    const double s = detail::log_split(x, f, k);
+    return detail::log_poly(s, f, k);
 }
 
 // Array versions: blocks of kBlock elements through local buffers.  The inner
