@@ -8,11 +8,20 @@ imports numba only when a CUDA backend is requested. Set NUMBA_ENABLE_CUDASIM=0 
 Once collection is over the variable is removed again (when it was set here): numba has made its choice for
 this process by then, and subprocesses that tests start (the command-line tests run ``python -m lawfit ...
 --backend cuda`` and expect it to fail on a machine without a GPU) must see the machine as it is.
+
+Hypothesis runs derandomized (the same examples on every run, so a CI failure reproduces on any machine);
+``pytest --hypothesis-profile=explore`` draws fresh random examples instead.
 """
 
 from __future__ import annotations
 
 import os
+
+from hypothesis import settings
+
+settings.register_profile("reproducible", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("reproducible")
 
 _SET_HERE = "NUMBA_ENABLE_CUDASIM" not in os.environ
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
