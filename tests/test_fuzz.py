@@ -33,7 +33,8 @@ from lawfit import Status, _core, engine
 from lawfit.compiler import program_predict
 from lawfit.data import prepare
 
-EXPLORE = os.environ.get("LAWFIT_FUZZ") == "explore"
+# Exploring: LAWFIT_FUZZ=explore, or the whole suite under ``pytest --hypothesis-profile=explore`` (conftest.py).
+EXPLORE = os.environ.get("LAWFIT_FUZZ") == "explore" or not settings.default.derandomize
 CASES: dict[str, int] = {}  # test name -> generated cases per run
 
 
