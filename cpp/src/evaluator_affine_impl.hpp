@@ -43,34 +43,53 @@ inline double hsum4(const double* a) { return (a[0] + a[2]) + (a[1] + a[3]); }
 
 // Moment sums of one block, accumulated in 4-lane partial sums (fixed order: deterministic):
 // A[m] += rw1 phi_m and, with hess, Q[mn] += dd phi_m phi_n (n <= m, packed by rows).
-template <int M>
-void reduce_block(const double* const* phi, const double* __restrict rw1, const double* __restrict dd, double* accA,
-                  double* accQ, bool hess) {
-    v4d A[M];
-    for (int m = 0; m < M; ++m) A[m] = load4(accA + 4 * m);
+// Rows [R0, R1) of the sums in one pass over the block: few enough accumulators to stay in registers (16 on
+// AVX2). Every accumulator receives the same products in the same order whatever the split.
+template <int M, int R0, int R1>
+void reduce_rows(const double* const* phi, const double* __restrict rw1, const double* __restrict dd, double* accA,
+                 double* accQ, bool hess) {
+    constexpr int Q0 = R0 * (R0 + 1) / 2, NQ = R1 * (R1 + 1) / 2 - Q0;
+    v4d A[R1 - R0];
+    for (int m = R0; m < R1; ++m) A[m - R0] = load4(accA + 4 * m);
     if (hess) {
-        constexpr int NQ = M * (M + 1) / 2;
         v4d Q[NQ];
-        for (int q = 0; q < NQ; ++q) Q[q] = load4(accQ + 4 * q);
+        for (int q = 0; q < NQ; ++q) Q[q] = load4(accQ + 4 * (Q0 + q));
         for (int t = 0; t < B; t += 4) {
-            v4d p[M];
-            for (int m = 0; m < M; ++m) p[m] = load4(phi[m] + t);
+            v4d p[R1];
+            for (int m = 0; m < R1; ++m) p[m] = load4(phi[m] + t);
             const v4d r = load4(rw1 + t), d = load4(dd + t);
             int q = 0;
-            for (int m = 0; m < M; ++m) {
-                A[m] += r * p[m];
+            for (int m = R0; m < R1; ++m) {
+                A[m - R0] += r * p[m];
                 const v4d dp = d * p[m];
                 for (int n = 0; n <= m; ++n) Q[q++] += dp * p[n];
             }
         }
-        for (int q = 0; q < NQ; ++q) store4(accQ + 4 * q, Q[q]);
+        for (int q = 0; q < NQ; ++q) store4(accQ + 4 * (Q0 + q), Q[q]);
     } else {
         for (int t = 0; t < B; t += 4) {
             const v4d r = load4(rw1 + t);
-            for (int m = 0; m < M; ++m) A[m] += r * load4(phi[m] + t);
+            for (int m = R0; m < R1; ++m) A[m - R0] += r * load4(phi[m] + t);
         }
     }
-    for (int m = 0; m < M; ++m) store4(accA + 4 * m, A[m]);
+    for (int m = R0; m < R1; ++m) store4(accA + 4 * m, A[m - R0]);
+}
+
+// The end of the pass that starts at row R0: as many rows as keep its accumulators (A and Q entries) at 13
+// or fewer, and at least one. For M = 5 that is two passes (rows 0-2: 9 sums, rows 3-4: 11), measured 4 %
+// faster per evaluation with derivatives than one pass of 20 sums (which spills) or three of at most 10.
+constexpr int reduce_split(int M, int R0) {
+    int r = R0 + 1;
+    while (r < M && (r + 1 - R0) + ((r + 1) * (r + 2) - R0 * (R0 + 1)) / 2 <= 13) ++r;
+    return r;
+}
+
+template <int M, int R0 = 0>
+void reduce_block(const double* const* phi, const double* __restrict rw1, const double* __restrict dd, double* accA,
+                  double* accQ, bool hess) {
+    constexpr int R1 = reduce_split(M, R0);
+    reduce_rows<M, R0, R1>(phi, rw1, dd, accA, accQ, hess);
+    if constexpr (R1 < M) reduce_block<M, R1>(phi, rw1, dd, accA, accQ, hess);
 }
 
 using ReduceFn = void (*)(const double* const*, const double*, const double*, double*, double*, bool);
@@ -188,9 +207,16 @@ public:
                         const double* __restrict xf = x[t.features[j]];
                         for (int s = 0; s < B; ++s) u[s] += d * xf[s];
                     }
-                    for (int s = 0; s < B; ++s) {
-                        e[s] = vm::exp(u[s]);
-                        S[s] += e[s];
+                    if (all_within<B>(u, -708.0, 709.0)) {
+                        for (int s = 0; s < B; ++s) {
+                            e[s] = vm::exp_normal(u[s]);  // u in [-708, 709]: checked above
+                            S[s] += e[s];
+                        }
+                    } else {
+                        for (int s = 0; s < B; ++s) {
+                            e[s] = vm::exp(u[s]);
+                            S[s] += e[s];
+                        }
                     }
                 } else {
                     const double ek = t.flag ? cval[k] : vm::exp(cval[k]);
@@ -201,7 +227,7 @@ public:
                 }
             }
             double* __restrict lv = lv_;
-            if (count_outside<B>(S, 1e-290, 1e290) == 0.0) {
+            if (all_within<B>(S, 1e-290, 1e290)) {
                 for (int s = 0; s < B; ++s) {
                     lv[s] = vm::log_normal(S[s]);  // S in [1e-290, 1e290]: checked above
                     S[s] = 1.0 / S[s];

@@ -367,6 +367,18 @@ int main(int argc, char** argv) {
                     differ == 0 ? "" : "<-- FAIL");
         ok &= differ == 0;
     }
+    {
+        // exp_normal: bit-identical to exp on [-708, 709] (uniform, and the ends of the range).
+        auto v = uniform(rng, 2'000'000, -708.0, 709.0);
+        for (double x : {-708.0, 709.0, 0.0, -0.0, 1e-300, -1e-300, std::nextafter(-708.0, 0.0),
+                         std::nextafter(709.0, 0.0)})
+            v.push_back(x);
+        std::uint64_t differ = 0;
+        for (double x : v) differ += bits_of(lawfit::vm::exp_normal(x)) != bits_of(scalar_exp(x));
+        std::printf("  exp_normal vs exp on %zu inputs in [-708, 709]: %" PRIu64 " differ %s\n", v.size(), differ,
+                    differ == 0 ? "" : "<-- FAIL");
+        ok &= differ == 0;
+    }
     std::printf("array helpers\n");
     ok &= check_lengths("exp_n", exp_n, scalar_exp, uniform(rng, 300, -800.0, 800.0));
     ok &= check_lengths("log_n", log_n, scalar_log, bit_patterns(rng, 300, 0, bits_of(kInf)));

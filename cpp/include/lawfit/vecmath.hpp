@@ -186,8 +186,8 @@ inline double exp_reduce(double x, double& t_out) noexcept {
     return r;
 }
 
-// Stage 2: polynomial, scaling by 2^n, out-of-range fix-up.
-inline double exp_finish(double x, double r, double t) noexcept {
+// Stage 2a: the polynomial, exp(r) for the reduced argument.
+inline double exp_poly(double r) noexcept {
     const double r2 = r * r;
     const double r4 = r2 * r2;
     const double r8 = r4 * r4;
@@ -199,7 +199,12 @@ inline double exp_finish(double x, double r, double t) noexcept {
     const double q03 = q01 + r2 * q23;
     const double q47 = q45 + r2 * q67;
     const double q = (q03 + r4 * q47) + r8 * q89;
-    const double p = 1.0 + (r + r2 * q);  // exp(r)
+    return 1.0 + (r + r2 * q);
+}
+
+// Stage 2b: scaling by 2^n, out-of-range fix-up.
+inline double exp_finish(double x, double r, double t) noexcept {
+    const double p = exp_poly(r);
 
     // For x in [-745.2, 709.8], n is in [-1075, 1024]; u = n + 2048 > 0.
     const std::uint64_t u = to_bits(t) - (kShifterBits - 2048u);
@@ -306,6 +311,19 @@ inline double log_normal(double x) noexcept {
     double f, k;
     const double s = detail::log_split(x, f, k);
     return detail::log_poly(s, f, k);
+}
+
+// exp(x) for x in [-708, 709], where exp(x) is a normal double and 2^n (n = round(x / ln 2)) is one too: the
+// same result as exp(x), bit for bit ((p * 2^n1) * 2^n2 = p * 2^n exactly when no step leaves the normal
+// range), with one scaling and without the out-of-range masks.  For kernels that have checked their
+// arguments' range; anything else gives garbage.
+inline double exp_normal(double x) noexcept {
+    double t;
+    const double r = detail::exp_reduce(x, t);
+    const double p = detail::exp_poly(r);
+    // The low bits of t hold n: bits(t) = bits(1.5 * 2^52) + n.  2^n has the biased exponent n + 1023.
+    const double s = detail::from_bits((detail::to_bits(t) - (detail::kShifterBits - 1023u)) << 52);
+    return p * s;
 }
 
 // Array versions: blocks of kBlock elements through local buffers.  The inner
