@@ -430,8 +430,11 @@ private:
                         }
                         break;
                     case Op::exp:
+                        if (all_within<M>(a, -708.0, 709.0))
+                            for (int t = 0; t < M; ++t) v[t] = vm::exp_normal(a[t]);  // in range: checked
+                        else
+                            for (int t = 0; t < M; ++t) v[t] = vm::exp(a[t]);
                         for (int t = 0; t < M; ++t) {
-                            v[t] = vm::exp(a[t]);
                             d1[t] = v[t];
                             d2[t] = v[t];
                         }
@@ -521,6 +524,11 @@ private:
                 for (int t = 0; t < M; ++t) {
                     wk[t] = e;
                     S[t] += e;
+                }
+            } else if (all_within<M>(a, -708.0, 709.0)) {
+                for (int t = 0; t < M; ++t) {
+                    wk[t] = vm::exp_normal(a[t]);  // in range: checked
+                    S[t] += wk[t];
                 }
             } else {
                 for (int t = 0; t < M; ++t) {
