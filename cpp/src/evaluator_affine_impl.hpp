@@ -45,7 +45,7 @@ inline double hsum4(const double* a) { return (a[0] + a[2]) + (a[1] + a[3]); }
 // A[m] += rw1 phi_m and, with hess, Q[mn] += dd phi_m phi_n (n <= m, packed by rows).
 // Rows [R0, R1) of the sums in one pass over the block: few enough accumulators to stay in registers (16 on
 // AVX2). Every accumulator receives the same products in the same order whatever the split.
-template <int M, int R0, int R1>
+template <int R0, int R1>
 void reduce_rows(const double* const* phi, const double* __restrict rw1, const double* __restrict dd, double* accA,
                  double* accQ, bool hess) {
     constexpr int Q0 = R0 * (R0 + 1) / 2, NQ = R1 * (R1 + 1) / 2 - Q0;
@@ -88,7 +88,7 @@ template <int M, int R0 = 0>
 void reduce_block(const double* const* phi, const double* __restrict rw1, const double* __restrict dd, double* accA,
                   double* accQ, bool hess) {
     constexpr int R1 = reduce_split(M, R0);
-    reduce_rows<M, R0, R1>(phi, rw1, dd, accA, accQ, hess);
+    reduce_rows<R0, R1>(phi, rw1, dd, accA, accQ, hess);
     if constexpr (R1 < M) reduce_block<M, R1>(phi, rw1, dd, accA, accQ, hess);
 }
 
@@ -207,17 +207,8 @@ public:
                         const double* __restrict xf = x[t.features[j]];
                         for (int s = 0; s < B; ++s) u[s] += d * xf[s];
                     }
-                    if (all_within<B>(u, -708.0, 709.0)) {
-                        for (int s = 0; s < B; ++s) {
-                            e[s] = vm::exp_normal(u[s]);  // u in [-708, 709]: checked above
-                            S[s] += e[s];
-                        }
-                    } else {
-                        for (int s = 0; s < B; ++s) {
-                            e[s] = vm::exp(u[s]);
-                            S[s] += e[s];
-                        }
-                    }
+                    exp_block<B>(u, e);
+                    for (int s = 0; s < B; ++s) S[s] += e[s];
                 } else {
                     const double ek = t.flag ? cval[k] : vm::exp(cval[k]);
                     for (int s = 0; s < B; ++s) {
