@@ -3,6 +3,7 @@
 //   double lawfit::vm::exp(double x);
 //   double lawfit::vm::log(double x);
 //   double lawfit::vm::log_normal(double x);  // x a positive normal double only (no special cases)
+//   double lawfit::vm::exp_normal(double x);  // x in [-708, 709] only (no range handling)
 //   void   lawfit::vm::exp_n(const double* x, double* y, std::size_t n);  // y[i] = exp(x[i])
 //   void   lawfit::vm::log_n(const double* x, double* y, std::size_t n);  // y[i] = log(x[i])
 //
