@@ -472,6 +472,13 @@ def test_bad_input_raises_the_same_errors(kw, match):
     assert errors[0] == errors[1]
 
 
+def _with_loss(args: dict) -> dict:
+    """The loss's fields as one ``_core.Loss``, as both backends take it."""
+    a = dict(args)
+    a["loss"] = _core.Loss(a.pop("loss_kind"), a.pop("delta"), a.pop("asymmetry"), a.pop("residual", 0))
+    return a
+
+
 def _core_args(law, data):
     ds = prepare(law, data)
     con = lawfit.engine.constraints(law)
@@ -499,7 +506,9 @@ BAD_CALLS = {
     "starts columns": dict(starts=np.zeros((2, 4))),
     "per-row starts": dict(starts=np.zeros((2, 2, 5))),
     "no starts": dict(starts=np.zeros((0, 5))),
-    "loss kind": dict(loss_kind=3),
+    "loss kind": dict(loss_kind=6),
+    "quantile q": dict(loss_kind=4, delta=1.5),
+    "residual": dict(residual=2),
     "delta": dict(delta=0.0),
     "asymmetry": dict(asymmetry=math.inf),
     "max_iter": dict(max_iter=0),
@@ -523,7 +532,7 @@ def test_backend_functions_check_arguments_like_the_core(case):
     errors = []
     for core, prog in ((_core, law.core_program()), (cuda, law.program)):
         with pytest.raises((ValueError, TypeError)) as e:
-            core.minimize(prog, **args)
+            core.minimize(prog, **_with_loss(args))
         errors.append((type(e.value), str(e.value)))
     assert errors[0] == errors[1]
 
@@ -539,7 +548,7 @@ def test_evaluate_checks_arguments_like_the_core():
         errors = []
         for core, prog in ((_core, law.core_program()), (cuda, law.program)):
             with pytest.raises(ValueError) as e:
-                core.evaluate(prog, **dict(good, **bad))
+                core.evaluate(prog, **_with_loss(dict(good, **bad)))
             errors.append(str(e.value))
         assert errors[0] == errors[1], bad
 
@@ -553,7 +562,7 @@ def test_programs_too_long_for_the_gpu_are_refused():
                                  argflags=np.zeros(0, np.int32), n_params=1, n_features=0)
     _core.Program(prog.op, prog.a, prog.b, prog.imm, prog.args, prog.argflags, 1, 0)  # fine for the CPU
     with pytest.raises(ValueError, match="300 instructions; the CUDA backend supports at most 256"):
-        cuda.evaluate(prog, np.zeros((0, 3)), np.ones(3), np.zeros((1, 1)), None, 0, 1e-3, 1.0, 0, 1)
+        cuda.evaluate(prog, np.zeros((0, 3)), np.ones(3), np.zeros((1, 1)), None, _core.Loss(0, 1e-3), 0, 1)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -754,7 +754,7 @@ def test_core_program_with_random_instructions(raw, n, seed, loss, derivatives):
     assert prog.n_instructions == len(arrays[0]) and 0 <= prog.hessian_entries() <= P * (P + 1) // 2
     X, y = core_data(F, n, seed)
     theta = np.random.default_rng(seed).normal(size=(3, P))
-    f, g, h = _core.evaluate(prog, X, y, theta, None, loss, 1e-3, 1.0, derivatives, 1)
+    f, g, h = _core.evaluate(prog, X, y, theta, None, _core.Loss(loss, 1e-3, 1.0), derivatives, 1)
     assert f.shape == (3,)
     assert (g is None) == (derivatives < 1) and (h is None) == (derivatives < 2)
     if h is not None:
@@ -762,7 +762,7 @@ def test_core_program_with_random_instructions(raw, n, seed, loss, derivatives):
     nf = max(1, P - 1)
     free_index = np.r_[np.arange(nf), -np.ones(P - nf)].astype(np.int32)
     out = _core.minimize(prog, X, y, None, theta[:, :nf], free_index, np.zeros(P), np.full(nf, -10.0),
-                         np.full(nf, 10.0), loss, 1e-3, 1.0, 4, 1e-10, 1e-14, 0.05, 0.25, 1e-4, True, 1)
+                         np.full(nf, 10.0), _core.Loss(loss, 1e-3, 1.0), 4, 1e-10, 1e-14, 0.05, 0.25, 1e-4, True, 1)
     status = out["status"]
     assert status.shape == (3,) and np.all((status >= 0) & (status <= 5))
     assert np.all((out["x"] >= -10.0) & (out["x"] <= 10.0))
@@ -774,7 +774,7 @@ CHIN = LAW["chinchilla"]
 CHIN_PROG = CHIN.core_program()
 BAD_PROGRAMS = [None, CHIN, "prog", 1, CHIN.program]
 BAD_SCALARS = {  # per scalar argument: values outside its domain or of the wrong type
-    "loss_kind": [-1, 3, 2**40, 1.0, "0", None],
+    "loss_kind": [-1, 6, 2**40, 1.0, "0", None],
     "delta": [0.0, -1.0, math.nan, math.inf, "x", None],
     "asymmetry": [0.0, -1.0, math.nan, math.inf, "x"],
     "derivatives": [-1, 3, 1.0, None, 2**40],
@@ -786,7 +786,7 @@ BAD_SCALARS = {  # per scalar argument: values outside its domain or of the wron
     "progress": [5, "x", object()],
 }
 # valid values that stress the kernels: no threads given (all cores), huge thread counts, likelihood loss
-ODD_SCALARS = {"threads": [0, -1, 2**31 - 1, 2], "loss_kind": [1, 2], "delta": [1e-300, 1e300],
+ODD_SCALARS = {"threads": [0, -1, 2**31 - 1, 2], "loss_kind": [1, 2, 3, 4], "delta": [1e-300, 1e300],
                "asymmetry": [1e-300, 1e300], "max_iter": [1], "irls": [0.0, 1e300],
                "ftol": [0.0], "switch_rtol": [0.0]}
 
@@ -845,7 +845,7 @@ def test_core_evaluate_with_malformed_arrays(raw, n, B):
     mutate(src, args, ("features", "target", "params", "weights"))
     if args["weights"] is None and src.rare(3):
         args["weights"] = corrupt(src, np.ones((B, n)), force=True)
-    out = rejected(lambda: _core.evaluate(**args))
+    out = rejected(lambda: _core.evaluate(**with_loss(args)))
     if out is not None:
         f, g, h = out
         Bn = np.shape(args["params"])[0]
@@ -881,7 +881,7 @@ def test_core_minimize_with_malformed_arrays(raw, n, R, nf, S):
                 radius0=0.05, irls=0.25, switch_rtol=1e-4, keep_all=src.flip(), threads=src.choose([1, 2]),
                 progress=src.choose([None, None, lambda done, total: None]))
     mutate(src, args, ("features", "target", "weights", "starts", "free_index", "fixed_value", "lower", "upper"))
-    out = rejected(lambda: _core.minimize(**args))
+    out = rejected(lambda: _core.minimize(**with_loss(args)))
     if out is not None:
         status = out["status"]
         assert status.ndim == 1 and np.all((status >= 0) & (status <= 5))
@@ -933,6 +933,15 @@ def test_core_program_size_limits():
 
 
 # -- regressions at the extension boundary ---------------------------------------------------------------------
+def with_loss(args: dict) -> dict:
+    """The extension's arguments: the loss's kind, parameter and asymmetry as one ``_core.Loss`` (built inside
+    the call, so a malformed one is rejected like any other argument)."""
+    a = dict(args)
+    if "loss_kind" in a:
+        a["loss"] = _core.Loss(a.pop("loss_kind"), a.pop("delta"), a.pop("asymmetry"))
+    return a
+
+
 def _chin_minimize_args(**change):
     X, y = core_data(2, 6, 0)
     args = dict(program=CHIN_PROG, features=X, target=y, weights=None, starts=np.array([GOOD_START["chinchilla"]]),
@@ -940,7 +949,7 @@ def _chin_minimize_args(**change):
                 upper=np.full(5, np.inf), loss_kind=0, delta=1e-3, asymmetry=1.0, max_iter=5, xtol=1e-10,
                 ftol=1e-14, radius0=0.05, irls=0.25, switch_rtol=1e-4, keep_all=False, threads=1)
     args.update(change)
-    return args
+    return with_loss(args)
 
 
 def test_core_rejects_a_program_that_is_not_a_program():
@@ -950,7 +959,7 @@ def test_core_rejects_a_program_that_is_not_a_program():
         with pytest.raises(TypeError, match="program must be a lawfit._core.Program"):
             _core.minimize(**_chin_minimize_args(program=bad))
         with pytest.raises(TypeError, match="program must be a lawfit._core.Program"):
-            _core.evaluate(bad, *core_data(2, 3, 0), np.zeros((1, 5)), None, 0, 1e-3, 1.0, 1, 1)
+            _core.evaluate(bad, *core_data(2, 3, 0), np.zeros((1, 5)), None, _core.Loss(0, 1e-3, 1.0), 1, 1)
 
 
 def test_core_checks_dtypes_instead_of_casting():
@@ -962,7 +971,7 @@ def test_core_checks_dtypes_instead_of_casting():
     with pytest.raises(TypeError, match="target must be an array of real numbers, got dtype complex128"):
         _core.minimize(**_chin_minimize_args(target=y.astype(complex)))
     with pytest.raises(TypeError, match="params must be an array of real numbers, got dtype object"):
-        _core.evaluate(CHIN_PROG, X, y, np.zeros((1, 5), dtype=object), None, 0, 1e-3, 1.0, 1, 1)
+        _core.evaluate(CHIN_PROG, X, y, np.zeros((1, 5), dtype=object), None, _core.Loss(0, 1e-3, 1.0), 1, 1)
     with pytest.raises(TypeError, match="free_index must be an array of integers, got dtype float64"):
         _core.minimize(**_chin_minimize_args(free_index=np.array([0, 1, 2, 3, 4.7])))
     with pytest.raises(ValueError, match="free_index has values outside the 32-bit integer range"):
@@ -987,7 +996,7 @@ def test_core_rejects_bad_weights_and_bounds():
     with pytest.raises(ValueError, match="weights must be finite and >= 0; entry 2 is -1"):
         _core.minimize(**_chin_minimize_args(weights=np.array([[1, 1, -1, 1, 1, 1.0]])))
     with pytest.raises(ValueError, match="weights must be finite and >= 0; entry 0 is nan"):
-        _core.evaluate(CHIN_PROG, *core_data(2, 6, 0), np.zeros((1, 5)), np.full(6, np.nan), 0, 1e-3, 1.0, 1, 1)
+        _core.evaluate(CHIN_PROG, *core_data(2, 6, 0), np.zeros((1, 5)), np.full(6, np.nan), _core.Loss(0, 1e-3, 1.0), 1, 1)
     with pytest.raises(ValueError, match="bounds of free parameter 3: lower 1 must not exceed upper 0"):
         _core.minimize(**_chin_minimize_args(lower=np.array([-np.inf] * 3 + [1.0, 0.0]),
                                              upper=np.array([np.inf] * 3 + [0.0, 1.0])))

@@ -57,15 +57,20 @@ lawfit::DataView data_view(const lawfit::Program& prog, const array_d& features,
     return d;
 }
 
-lawfit::Loss make_loss(int kind, double delta, double asymmetry) {
-    require(kind >= 0 && kind <= 2, "loss kind must be 0 (huber), 1 (squared) or 2 (huber likelihood)");
-    require(delta > 0.0 && std::isfinite(delta), "delta must be positive and finite");
-    require(asymmetry > 0.0 && std::isfinite(asymmetry), "asymmetry must be positive and finite");
-    lawfit::Loss l;
-    l.kind = static_cast<lawfit::LossKind>(kind);
-    l.delta = delta;
-    l.asymmetry = asymmetry;
+const lawfit::Loss& checked_loss(const lawfit::Loss& l) {
+    const char* err = lawfit::check_loss(l);
+    if (err) throw std::invalid_argument(std::string("loss: ") + err);
     return l;
+}
+
+// Whether the solver's phase-1 extra curvature applies to a loss kind (loss.hpp).
+bool loss_curvature(std::int32_t kind) {
+    if (kind == lawfit::kLossHuberLikelihood) return true;
+#define LAWFIT_CURV_(k, name, S) \
+    if (kind == k) return S::curvature;
+    LAWFIT_LOSSES(LAWFIT_CURV_)
+#undef LAWFIT_CURV_
+    return false;
 }
 
 // Runs fn() on a helper thread while this thread, without the GIL, polls every 50 ms for Ctrl-C and, when
@@ -116,7 +121,7 @@ std::string run_interruptible(Fn fn, std::atomic<bool>& cancel, const std::atomi
 
 py::dict minimize(py::object program, py::object features_obj, py::object target_obj, py::object weights_obj,
                   py::object starts_obj, py::object free_index_obj, py::object fixed_value_obj,
-                  py::object lower_obj, py::object upper_obj, int loss_kind, double delta, double asymmetry,
+                  py::object lower_obj, py::object upper_obj, const lawfit::Loss& loss,
                   int max_iter,
                   double xtol, double ftol, double radius0, double irls, double switch_rtol, bool keep_all,
                   int threads, py::object progress, py::object scale_obj) {
@@ -129,7 +134,7 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
     lawfit::BatchInput in;
     in.prog = &prog;
     in.an = &analysis_of(program);
-    in.loss = make_loss(loss_kind, delta, asymmetry);
+    in.loss = checked_loss(loss);
     in.data = data_view(prog, features, target);
     array_d weights;
     if (!weights_obj.is_none()) {
@@ -188,7 +193,7 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
     in.opt.xtol = xtol;
     in.opt.ftol = ftol;
     in.opt.radius0 = radius0;
-    in.opt.irls = in.loss.kind == lawfit::LossKind::squared ? 0.0 : irls;
+    in.opt.irls = loss_curvature(in.loss.kind) ? irls : 0.0;
     in.opt.switch_rtol = switch_rtol;
     const std::string opt_err = lawfit::check_options(in.opt);
     require(opt_err.empty(), opt_err);
@@ -233,13 +238,13 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
 }
 
 py::tuple evaluate(py::object program, py::object features_obj, py::object target_obj, py::object theta_obj,
-                   py::object weights_obj, int loss_kind, double delta, double asymmetry, int derivatives,
+                   py::object weights_obj, const lawfit::Loss& loss_in, int derivatives,
                    int threads) {
     const lawfit::Program& prog = program_of(program);
     const array_d features = to_array_d(features_obj, "features"), target = to_array_d(target_obj, "target"),
                   theta = to_array_d(theta_obj, "params");
     const lawfit::DataView data = data_view(prog, features, target);
-    const lawfit::Loss loss = make_loss(loss_kind, delta, asymmetry);
+    const lawfit::Loss loss = checked_loss(loss_in);
     require(theta.ndim() == 2 && theta.shape(1) == prog.n_params,
             "params must be a 2-d array (batch, " + std::to_string(prog.n_params) + ")");
     require(derivatives >= 0 && derivatives <= 2, "derivatives must be 0, 1 or 2");
@@ -278,13 +283,46 @@ py::tuple evaluate(py::object program, py::object features_obj, py::object targe
 }  // namespace
 
 void register_engine(py::module_& m) {
+    py::class_<lawfit::Loss>(m, "Loss", "A loss as the core takes it: kind (LOSS_KINDS), parameter, asymmetry, "
+                                        "residual (0 log, 1 linear). Checked where it is used.")
+        .def(py::init([](std::int32_t kind, double param, double asymmetry, std::int32_t residual) {
+                 lawfit::Loss l;
+                 l.kind = kind;
+                 l.param = param;
+                 l.asymmetry = asymmetry;
+                 l.residual = static_cast<lawfit::Residual>(residual);
+                 return l;
+             }),
+             py::arg("kind"), py::arg("param"), py::arg("asymmetry") = 1.0, py::arg("residual") = 0)
+        .def_readonly("kind", &lawfit::Loss::kind)
+        .def_readonly("param", &lawfit::Loss::param)
+        .def_readonly("asymmetry", &lawfit::Loss::asymmetry)
+        .def_property_readonly("residual", [](const lawfit::Loss& l) { return static_cast<int>(l.residual); })
+        .def("check", [](const lawfit::Loss& l) {
+            const char* e = lawfit::check_loss(l);
+            return e ? py::object(py::str(e)) : py::object(py::none());
+        }, "None if valid, else the message.")
+        .def("__repr__", [](const lawfit::Loss& l) {
+            return "Loss(kind=" + std::to_string(l.kind) + ", param=" + num(l.param) + ", asymmetry=" +
+                   num(l.asymmetry) + ", residual=" + std::to_string(static_cast<int>(l.residual)) + ")";
+        });
+    py::dict kinds, curv;
+#define LAWFIT_EXPORT_(k, name, S) \
+    kinds[#name] = k;              \
+    curv[#name] = S::curvature;
+    LAWFIT_LOSSES(LAWFIT_EXPORT_)
+#undef LAWFIT_EXPORT_
+    kinds["huber_likelihood"] = lawfit::kLossHuberLikelihood;
+    curv["huber_likelihood"] = true;
+    m.attr("LOSS_KINDS") = kinds;
+    m.attr("LOSS_CURVATURE") = curv;
     m.def("minimize", &minimize, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("weights"),
           py::arg("starts"), py::arg("free_index"), py::arg("fixed_value"), py::arg("lower"), py::arg("upper"),
-          py::arg("loss_kind"), py::arg("delta"), py::arg("asymmetry"), py::arg("max_iter"), py::arg("xtol"), py::arg("ftol"),
+          py::arg("loss"), py::arg("max_iter"), py::arg("xtol"), py::arg("ftol"),
           py::arg("radius0"), py::arg("irls"), py::arg("switch_rtol"), py::arg("keep_all"), py::arg("threads"),
           py::arg("progress") = py::none(), py::arg("scale") = py::none());
     m.def("evaluate", &evaluate, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("params"),
-          py::arg("weights"), py::arg("loss_kind"), py::arg("delta"), py::arg("asymmetry"), py::arg("derivatives"),
+          py::arg("weights"), py::arg("loss"), py::arg("derivatives"),
           py::arg("threads"));
     m.def("isa", &lawfit::evaluator_isa, "Instruction set of the evaluator build in use.");
     m.def("set_kernel", [](const std::string& name) {

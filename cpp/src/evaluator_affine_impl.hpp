@@ -185,7 +185,7 @@ public:
         std::fill(accQ_.begin(), accQ_.end(), 0.0);
         double extra[kMaxBasis * kMaxBasis];  // R_kff' sums (feature pairs of log-space terms)
         for (std::size_t e = 0; e < extra_.size(); ++e) extra[e] = 0.0;
-        double T[kMaxBasis] = {};             // huber_scale: sum rrs phi_m
+        double T[kMaxBasis] = {};             // Huber likelihood: sum rrs phi_m
         double f = 0.0, core = 0.0, gs = 0.0, hss = 0.0;
         const std::int64_t nblk = mpad_ / B;
         const int F = prog_.n_features;

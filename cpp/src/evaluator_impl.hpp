@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "lawfit/evaluator.hpp"
+#include "lawfit/loss.hpp"
 #include "lawfit/vecmath.hpp"
 
 #ifndef LAWFIT_ISA_NS
@@ -143,90 +144,7 @@ inline std::int64_t gather_points(const DataView& data, const double* weights, s
     return m;
 }
 
-// The loss per block of points, shared by the evaluators: rho, and its derivatives in the residual (and, for
-// the Huber likelihood, in log sigma).
-struct LossKernel {
-    Loss loss;
-    double curvature = 0.0;  // the solver's phase-1 curvature (Evaluator::set_curvature)
-    int scale = -1;          // huber_scale: index of log sigma in theta
-    double log_z = 0.0;      // huber_scale: log of the Huber density's normaliser
-    double s = 0.0, es = 1.0;  // log sigma and exp(-s), from set_theta
-    double gs = 0.0, hss = 0.0, block_core = 0.0;  // per block: sums of d/ds, d2/ds2, and of the Huber part
-    double *rw1 = nullptr, *rw2 = nullptr, *rrs = nullptr;  // per point outputs (B each): w rho', w rho'', w d2/drds
-
-    void init(const Loss& l, int n_params) {
-        loss = l;
-        if (loss.kind == LossKind::huber_scale) {
-            scale = n_params - 1;
-            const double d = loss.delta;
-            log_z = std::log(std::sqrt(2.0 * 3.14159265358979323846) * std::erf(d / std::sqrt(2.0)) + 2.0 * std::exp(-0.5 * d * d) / d);
-        }
-    }
-    void set_theta(const double* theta) {
-        if (scale >= 0) {
-            s = theta[scale];
-            es = std::exp(-s);
-        }
-    }
-    // Fills rw1 = w rho', rw2 = w rho'' (and rrs); returns sum w rho.
-    double block(const double* __restrict v, const double* __restrict y, const double* __restrict w) {
-        double* __restrict rw1 = this->rw1;
-        double* __restrict rw2 = this->rw2;
-        double* __restrict rrs = this->rrs;
-        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        if (loss.kind == LossKind::huber) {
-            const double d = loss.delta;
-            const double c = curvature * d;
-            const double k = loss.asymmetry;
-            for (int i = 0; i < B; i += 8)
-                for (int l = 0; l < 8; ++l) {
-                    const double r = v[i + l] - y[i + l];
-                    const double a = std::fabs(r);
-                    const bool quad = a <= d;
-                    const double rho = quad ? 0.5 * r * r : d * (a - 0.5 * d);
-                    const double d1 = quad ? r : std::copysign(d, r);
-                    const double wk = r > 0.0 ? w[i + l] * k : w[i + l];  // over-predictions weigh k times
-                    acc[l] += wk * rho;
-                    rw1[i + l] = wk * d1;
-                    rw2[i + l] = quad ? wk : wk * c / a;
-                }
-        } else if (loss.kind == LossKind::huber_scale) {
-            // x = r / sigma; rho = huber(x) + s + log Z. Derivatives in r and s = log sigma.
-            const double d = loss.delta, es2 = es * es, c = curvature * d, cst = s + log_z;
-            double as[8] = {0, 0, 0, 0, 0, 0, 0, 0}, ass[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            double ac[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (int i = 0; i < B; i += 8)
-                for (int l = 0; l < 8; ++l) {
-                    const double x = (v[i + l] - y[i + l]) * es;
-                    const double a = std::fabs(x);
-                    const bool quad = a <= d;
-                    const double hub = quad ? 0.5 * x * x : d * (a - 0.5 * d);
-                    const double h1 = quad ? x : std::copysign(d, x);
-                    const double h2 = quad ? 1.0 : 0.0;
-                    const double wi = w[i + l];
-                    acc[l] += wi * (hub + cst);
-                    ac[l] += wi * hub;
-                    rw1[i + l] = wi * h1 * es;
-                    rw2[i + l] = quad ? wi * es2 : wi * es2 * c / a;
-                    as[l] += wi * (1.0 - h1 * x);
-                    ass[l] += wi * (h2 * x * x + h1 * x);
-                    rrs[i + l] = -wi * es * (h2 * x + h1);
-                }
-            gs = ((as[0] + as[4]) + (as[1] + as[5])) + ((as[2] + as[6]) + (as[3] + as[7]));
-            block_core = ((ac[0] + ac[4]) + (ac[1] + ac[5])) + ((ac[2] + ac[6]) + (ac[3] + ac[7]));
-            hss = ((ass[0] + ass[4]) + (ass[1] + ass[5])) + ((ass[2] + ass[6]) + (ass[3] + ass[7]));
-        } else {
-            for (int i = 0; i < B; i += 8)
-                for (int l = 0; l < 8; ++l) {
-                    const double r = v[i + l] - y[i + l];
-                    acc[l] += w[i + l] * (0.5 * r * r);
-                    rw1[i + l] = w[i + l] * r;
-                    rw2[i + l] = w[i + l];
-                }
-        }
-        return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    }
-};
+#include "loss_kernel.hpp"
 
 class Impl final : public Evaluator {
 public:
@@ -659,7 +577,7 @@ private:
     int fused_root_ = -1;  // the root node, when it is a pointwise log-sum-exp
     LossKernel lk_;
     double scale_sum_ = 0.0;  // see last_scale()
-    double* rrs_ = nullptr;  // huber_scale: w d2 rho / dr ds per point
+    double* rrs_ = nullptr;  // Huber likelihood: w d2 rho / dv ds per point
     mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);
 };
 

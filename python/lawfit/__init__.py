@@ -8,18 +8,19 @@
 
 from __future__ import annotations
 
-from . import allocation, backends, datasets, engine, isoflop, laws, runner, starts
+from . import allocation, backends, datasets, engine, isoflop, laws, losses, runner, starts
 from .backends import BackendUnavailable
 from .bootstrap import BootstrapResult, bootstrap, sandwich
-from .engine import evaluate, minimize
+from .engine import BatchFit, evaluate, minimize
 from .expr import parse, symbols
 from .fitting import FitResult, fit
 from .laws import Law, Param, law
+from .losses import Loss
 from .runner import Interrupted
 from .status import Status
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
+__all__ = ["fit", "FitResult", "Loss", "BatchFit", "losses", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
            "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",
            "Interrupted", "isoflop", "__version__"]

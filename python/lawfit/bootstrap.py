@@ -216,8 +216,10 @@ def _distinct_optima(result: FitResult, rtol: float = 1e-6) -> np.ndarray:
 
 
 def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: str = "smart",
-              start: Any = None, starts: Any = "grid", max_basins: int = 8, loss: str = "huber",
-              delta: float = 1e-3, asymmetry: float = 2.0, bounds=None, fixed=None, tie=None, columns=None,
+              start: Any = None, starts: Any = "grid", max_basins: int = 8, loss="huber",
+              delta: float | None = None, asymmetry: float | None = None, q: float | None = None,
+              c: float | None = None, residual: str | None = None, reduction: str | None = None,
+              bounds=None, fixed=None, tie=None, columns=None,
               threads: int | None = None, _full: FitResult | None = None, progress=None,
               backend: str = "cpu", screen: int = 16, chunk: int | None = None, checkpoint=None,
               executor=None, **solver) -> BootstrapResult:
@@ -246,12 +248,16 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     starts : the grid of the full-data fit (and of ``"exhaustive"``): as in :func:`lawfit.fit`.
     The other options are those of :func:`lawfit.fit` and apply to every refit.
     """
+    from . import losses as _losses
+
+    loss = _losses.spec(loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
+                        reduction=reduction)
     law = engine.law_for_loss(law, loss)
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown bootstrap strategy {strategy!r}; choose one of {STRATEGIES}")
     ds = prepare(law, data, columns=columns)
     weights = resample_weights(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
-    options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss, delta=delta, asymmetry=asymmetry,
+    options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss,
                    threads=threads, backend=backend, **solver)
     full = _full if _full is not None else fit(law, ds, starts=starts, progress=progress, **options)
     from . import runner
@@ -303,14 +309,15 @@ def sandwich(result: FitResult, data, *, columns=None, scale: str = "natural"):
     if result.loss not in ("huber", "squared"):
         raise ValueError(f"sandwich covariance supports the huber and squared losses, not {result.loss!r}")
     theta = result.x
-    hess = engine.evaluate(law, ds, theta[None, :], loss=result.loss, delta=result.delta, derivatives=2).hess[0]
+    spec = result.objective if result.objective is not None else result.loss
+    hess = engine.evaluate(law, ds, theta[None, :], loss=spec, derivatives=2).hess[0]
     meat = np.zeros_like(hess)
     for lo in range(0, ds.n, 1024):  # per-run scores, a block of one-hot weight rows at a time
         hi = min(ds.n, lo + 1024)
         w = np.zeros((hi - lo, ds.n))
         w[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
-        g = engine.evaluate(law, ds, np.tile(theta, (hi - lo, 1)), weights=w, loss=result.loss,
-                            delta=result.delta, derivatives=1).grad
+        g = engine.evaluate(law, ds, np.tile(theta, (hi - lo, 1)), weights=w, loss=spec,
+                            derivatives=1).grad
         meat += g.T @ g
     try:
         hinv = np.linalg.inv(hess)

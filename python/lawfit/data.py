@@ -12,12 +12,23 @@ __all__ = ["Dataset", "prepare", "column"]
 
 @dataclass(frozen=True)
 class Dataset:
-    """Data of one law: ``features`` (n_features, n) as the program reads them, ``target`` = log loss."""
+    """Data of one law: ``features`` (n_features, n) as the program reads them, ``target`` = log loss, and
+    ``loss`` the observed loss itself (for linear residuals)."""
 
     features: np.ndarray
     target: np.ndarray | None
     n: int
     columns: dict  # variable -> original 1-d array (float64)
+    loss: np.ndarray | None = None
+
+    @property
+    def raw_loss(self) -> np.ndarray:
+        """The observed loss L (the linear residual's target)."""
+        if self.loss is not None:
+            return self.loss
+        if self.target is None:
+            raise ValueError("this dataset has no observed loss")
+        return np.exp(self.target)
 
 
 def _get(data: Any, name: str):
@@ -113,7 +124,7 @@ def prepare(law, data: Any, target: str | None = "loss", columns: Mapping[str, s
         else:
             cols[v] = column({v: np.asarray(fn(*(cols[i] for i in inputs)), dtype=float)}, v,
                              f"law variable {v}, derived from {', '.join(inputs)}")
-    y = None
+    y = loss = None
     sizes = {columns.get(v, v): arr.size for v, arr in cols.items()}
     if target is not None:
         tname = columns.get("loss", target)
@@ -137,4 +148,5 @@ def prepare(law, data: Any, target: str | None = "loss", columns: Mapping[str, s
     for var, kind in law.program.features:
         feats.append(cols[var] if kind == "raw" else np.log(cols[var]))
     F = np.ascontiguousarray(np.array(feats, dtype=np.float64).reshape(len(feats), n))
-    return Dataset(features=F, target=y, n=int(n), columns=cols)
+    return Dataset(features=F, target=y, n=int(n), columns=cols,
+                   loss=None if loss is None else np.ascontiguousarray(loss, dtype=np.float64))

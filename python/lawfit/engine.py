@@ -8,6 +8,7 @@ Everything here works on the law's *internal* parameter vector (the fitted quant
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Sequence
@@ -15,34 +16,21 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from . import laws as _laws
+from . import losses as _losses
 from . import progress as _progress
 from .data import Dataset, prepare
 from .status import Status, is_success
 
 __all__ = ["Constraints", "constraints", "evaluate", "minimize", "BatchFit", "Evaluation", "LOSSES"]
 
-# loss name -> kernel loss kind. "asymmetric_huber" is Huber with over-predictions (log L_hat > log L)
-# weighted ``asymmetry`` times, for fitting the lower envelope of runs.
-# "huber_likelihood" is Epoch AI's negative log likelihood with a Huber-type error of fitted scale sigma (an
-# extra parameter, see Law.with_scale).
-LOSSES = {"huber": 0, "squared": 1, "asymmetric_huber": 0, "huber_likelihood": 2}
+LOSSES = tuple(_losses.REGISTRY)  # the loss names (lawfit.losses has one row per loss)
 
 
-def law_for_loss(law, loss: str):
+def law_for_loss(law, loss):
     """The law whose parameters the engine fits under ``loss`` (adds sigma for the Huber likelihood)."""
     law = _laws.get(law)
-    return law.with_scale() if loss == "huber_likelihood" else law
-
-
-def _loss(loss: str, delta: float, asymmetry: float = 2.0) -> tuple[int, float, float]:
-    if not isinstance(loss, str) or loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(LOSSES)}")
-    for name, v in (("delta", delta), ("asymmetry", asymmetry)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
-            raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-        if not (_finite(v) and v > 0):
-            raise ValueError(f"{name} must be positive and finite, got {v}")
-    return LOSSES[loss], float(delta), float(asymmetry) if loss == "asymmetric_huber" else 1.0
+    fits_scale = loss.fits_scale if isinstance(loss, _losses.Loss) else loss == "huber_likelihood"
+    return law.with_scale() if fits_scale else law
 
 
 def _finite(v) -> bool:
@@ -61,7 +49,17 @@ def _is_real(v) -> bool:
 
 def _threads(threads) -> int:
     if threads is None:
-        return 0
+        env = os.environ.get("LAWFIT_NUM_THREADS", "").strip()
+        if not env:
+            return 0
+        try:
+            threads = int(env)
+        except ValueError:
+            raise ValueError(f"the environment variable LAWFIT_NUM_THREADS must be a positive integer, "
+                             f"got {env!r}") from None
+        if threads < 1:
+            raise ValueError(f"the environment variable LAWFIT_NUM_THREADS must be a positive integer, "
+                             f"got {env!r}")
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive integer or None (all cores), got {threads!r}")
     return int(min(threads, 2**31 - 1))  # the core uses at most one thread per chunk of work anyway
@@ -232,32 +230,72 @@ class Evaluation(NamedTuple):
     hess: np.ndarray | None  # (B, P, P)
 
 
-def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta: float = 1e-3,
-             asymmetry: float = 2.0, derivatives: int = 1, threads: int | None = None, columns=None,
-             backend: str = "cpu") -> Evaluation:
-    """Objective ``sum_i w_i rho(log L_hat_i - log L_i)`` with gradient (and Hessian) for a batch.
-
-    Parameters
-    ----------
-    law : Law or built-in name.
-    data : DataFrame, mapping of arrays or a prepared :class:`~lawfit.data.Dataset`.
-    params : (B, P) internal parameter vectors (order ``law.internal_names``); (P,) is one row.
-    weights : None, (n,) shared by all rows, or (B, n) one weight row per parameter row.
-    loss, delta, asymmetry : "huber" (with ``delta``), "squared" (r^2 / 2) or "asymmetric_huber" (Huber with
-        over-predictions weighted ``asymmetry`` times).
-    derivatives : 0 (objective only), 1 (and gradient) or 2 (and Hessian).
-    backend : "cpu" (the C++ core), "cuda" (numba CUDA, see :mod:`lawfit.backends`) or "auto".
-    """
-    kind, delta, asym = _loss(loss, delta, asymmetry)
-    law = law_for_loss(law, loss)
-    ds = prepare(law, data, columns=columns)
+def _param_rows(law, params) -> np.ndarray:
+    """(B, P) internal parameter rows from an array or a mapping by name (natural or internal names; values
+    scalars or equal-length 1-d arrays)."""
+    if isinstance(params, Mapping):
+        missing = [p.name for p in law.params
+                   if p.name not in params and p.internal not in params]
+        if missing:
+            raise ValueError(f"params lacks {missing} (law {law.name!r} has {law.param_names}; internal names "
+                             f"{law.internal_names} are accepted too)")
+        arrays = {k: np.asarray(v) for k, v in params.items()}
+        for k, v in arrays.items():
+            if v.dtype.kind not in "iuf" or v.ndim > 1:
+                raise TypeError(f"params[{k!r}] must be a number or a 1-d numeric array, got {params[k]!r}")
+        B = max((v.size for v in arrays.values() if v.ndim == 1), default=1)
+        rows = np.empty((B, law.n_params))
+        for b in range(B):
+            rows[b] = law.to_internal({k: float(v if v.ndim == 0 else v[b if v.size == B else 0])
+                                       for k, v in arrays.items()})
+        return rows
     p = np.asarray(params)
     if p.dtype.kind not in "iuf":
-        raise TypeError(f"params must be numeric, got dtype {p.dtype}")
+        raise TypeError(f"params must be numeric (or a mapping by name), got dtype {p.dtype}")
     p = np.ascontiguousarray(np.atleast_2d(np.asarray(p, dtype=np.float64)))
     if p.ndim != 2 or p.shape[1] != law.n_params:
         raise ValueError(f"params must have shape (batch, {law.n_params}) ({', '.join(law.internal_names)}), "
                          f"got {np.shape(params)}")
+    return p
+
+
+def _row_sums(w: np.ndarray | None, n: int, B: int) -> np.ndarray:
+    """Sum of weights per row (the ``mean`` reduction's divisor)."""
+    if w is None:
+        return np.full(B, float(n))
+    return np.broadcast_to(np.atleast_2d(w).sum(axis=1), (B,)).astype(float)
+
+
+def evaluate(law, data: Any, params, *, weights=None, loss="huber", delta: float | None = None,
+             asymmetry: float | None = None, q: float | None = None, c: float | None = None,
+             residual: str | None = None, reduction: str | None = None, derivatives: int = 1,
+             threads: int | None = None, columns=None, backend: str = "cpu") -> Evaluation:
+    """The objective ``sum_i w_i rho(r_i)`` (or its weighted mean) with gradient and Hessian, for a batch of
+    parameter vectors.
+
+    Parameters
+    ----------
+    law : Law or built-in name.
+    data : DataFrame, mapping of arrays or a prepared :class:`~lawfit.data.Dataset` (``lawfit.data.prepare``
+        once, then many calls: about 3x cheaper for small batches).
+    params : (B, P) or (P,) *internal* parameter vectors, in the order of ``law.internal_names`` (for
+        Chinchilla ``log_E, log_A, log_B, alpha, beta``: log-transformed parameters enter as logs), or a
+        mapping by name, natural (``{"E": 1.8, "A": 400, ...}``) or internal (``{"log_E": ...}``), of
+        numbers or equal-length arrays. Gradients and Hessians are with respect to the internal vector.
+    weights : None, (n,) shared by all rows, or (B, n) one weight row per parameter row.
+    loss, delta, asymmetry, q, c, residual, reduction : the objective (:mod:`lawfit.losses`): a loss name
+        and its parameter, or a :class:`lawfit.Loss`; ``residual`` "log" (default) or "linear";
+        ``reduction`` "sum" (default) or "mean" (divided by the sum of the weights).
+    derivatives : 0 (objective only), 1 (and gradient) or 2 (and Hessian).
+    backend : "cpu" (the C++ core), "cuda" (numba CUDA, see :mod:`lawfit.backends`) or "auto".
+
+    Bounds, fixed and tied parameters belong to :func:`minimize`; here every parameter is an input.
+    """
+    spec = _losses.spec(loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
+                        reduction=reduction)
+    law = law_for_loss(law, spec)
+    ds = prepare(law, data, columns=columns)
+    p = _param_rows(law, params)
     if (isinstance(derivatives, bool) or not isinstance(derivatives, (int, np.integer))
             or derivatives not in (0, 1, 2)):
         raise ValueError(f"derivatives must be 0, 1 or 2, got {derivatives!r}")
@@ -270,14 +308,25 @@ def evaluate(law, data: Any, params, *, weights=None, loss: str = "huber", delta
     from . import backends
 
     core = backends.get(backend, p.shape[0])
-    f, g, h = core.evaluate(backends.program_for(core, law), ds.features, ds.target, p, w, kind, delta, asym,
+    f, g, h = core.evaluate(backends.program_for(core, law), ds.features, spec.target(ds), p, w, spec.core(),
                             derivatives, _threads(threads))
+    if spec.reduction == "mean":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = _row_sums(w, ds.n, p.shape[0])
+            f = f / s
+            g = None if g is None else g / s[:, None]
+            h = None if h is None else h / s[:, None, None]
     return Evaluation(f, g, h)
 
 
 @dataclass(frozen=True)
 class BatchFit:
-    """Results of a batch of fits: one entry per weight row (keep='best') or per (row, start)."""
+    """Results of a batch of fits: one entry per weight row (keep='best') or per (row, start).
+
+    ``fun`` is the objective of ``loss`` (a :class:`lawfit.Loss`: which loss, residual and reduction).
+    With ``screen=k``, ``start_index`` (R, k) says which of the ``n_scored`` starts each row fitted, and
+    ``best_start`` indexes the given starts.
+    """
 
     law: Any
     constraints: Constraints
@@ -290,6 +339,9 @@ class BatchFit:
     at_bound: np.ndarray
     best_start: np.ndarray | None = None
     n_success: np.ndarray | None = None
+    loss: Any = None
+    n_scored: int | None = None
+    start_index: np.ndarray | None = None
 
     @property
     def success(self) -> np.ndarray:
@@ -305,8 +357,9 @@ class BatchFit:
 
 
 def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None, fixed=None, tie=None,
-             loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0, keep: str = "best",
-             max_iter: int = 200,
+             loss="huber", delta: float | None = None, asymmetry: float | None = None, q: float | None = None,
+             c: float | None = None, residual: str | None = None, reduction: str | None = None,
+             keep: str = "best", screen: int | None = None, max_iter: int = 200,
              xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 0.05, irls: float = 0.25,
              switch_rtol: float = 1e-4, trust_scale="auto", threads: int | None = None, columns=None,
              progress=None, backend: str = "cpu") -> BatchFit:
@@ -315,16 +368,27 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     Parameters
     ----------
     starts : "grid" (the law's default grid), "hoffmann", a dict of per-parameter values (a grid), an
-        array (S, n_params) of full internal vectors, or (R, S, n_params) with starts per weight row.
+        array (S, n_params) of full *internal* vectors (order ``law.internal_names``: log-transformed
+        parameters as logs), or (R, S, n_params) with starts per weight row.
     weights : None (one row of ones), (n,) or (R, n) non-negative weights (bootstrap counts).
+    bounds, fixed, tie : {name: (lower, upper)} on the scale the name implies (natural names: natural
+        scale; internal names such as ``log_A``: internal scale); {name: value}; [("alpha", "beta")].
+        Fixed parameters keep their value; tied ones share one free value. ``x`` holds the free parameters
+        (``constraints.free_names``), ``theta`` the full internal vectors.
+    loss, delta, asymmetry, q, c, residual, reduction : the objective (see :mod:`lawfit.losses`): a loss
+        name and its parameter, or a :class:`lawfit.Loss`. ``absolute`` and ``quantile`` are minimised
+        exactly (:mod:`lawfit.nonsmooth`).
     keep : "best" (one fit per row: success first, then lowest objective, then lowest start index) or
         "all" (arrays of shape (R, S, ...)).
+    screen : None (fit every start) or k: score every start by its objective on each row (one batched
+        evaluation) and fit only the k best of each row (``n_scored`` says how many were scored).
     progress : True for a progress bar on stderr (after ~1 s), or a callable(done, total).
     max_iter, xtol, ftol, radius0, irls, switch_rtol : solver options (see DESIGN.md, "The solver").
         Every stopping rule is relative, so none depends on the number of runs, on sum vs mean or on
         the objective's size.
     trust_scale : "auto" (:func:`trust_scale`: the trust region is measured by how much a step moves the
         law's terms), None (plain Euclidean steps) or an array with a positive scale per free parameter.
+    threads : worker threads (default: all cores, or the environment variable ``LAWFIT_NUM_THREADS``).
     backend : "cpu" (the C++ core on all cores), "cuda" (numba CUDA; raises
         :class:`~lawfit.backends.BackendUnavailable` when it cannot run) or "auto" (the GPU for large batches
         when one is usable). Backends give the same statuses and agree on objectives to 1e-9 relative.
@@ -332,11 +396,12 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     from . import backends
     from .starts import resolve
 
-    law = law_for_loss(law, loss)
+    spec = _losses.spec(loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
+                        reduction=reduction)
+    law = law_for_loss(law, spec)
     if keep not in ("best", "all"):
         raise ValueError(f"keep must be 'best' or 'all', got {keep!r}")
     ds = prepare(law, data, columns=columns)
-    kind, delta, asym = _loss(loss, delta, asymmetry)
     con = constraints(law, bounds, fixed, tie)
     w = _weights(weights, ds.n)
     R = 1 if w is None else w.shape[0]
@@ -360,22 +425,140 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
             raise TypeError(f"solver option {name} must be a number, got {v!r}")
         if not _finite(v):
             raise ValueError(f"solver option {name} must be finite, got {v!r}")
+    if screen is not None and (isinstance(screen, bool) or not isinstance(screen, (int, np.integer))
+                               or screen < 1):
+        raise ValueError(f"screen must be None or a positive number of starts to fit per row, got {screen!r}")
     scale = _trust_scale_option(trust_scale, law, ds, con)
-    core = backends.get(backend, R * free.shape[-2])
-    out = core.minimize(backends.program_for(core, law), ds.features, ds.target, w, free, con.free_index,
-                        con.fixed_value, con.lower, con.upper, kind, delta, asym, int(max_iter), float(xtol),
-                        float(ftol), float(radius0), float(irls), float(switch_rtol), keep == "all",
-                        _threads(threads), _progress.resolve(progress), scale=scale)
+    nthreads = _threads(threads)
+    n_scored = None
+    start_index = None
+    if screen is not None:
+        n_scored = free.shape[-2]
+        free, start_index = _screen(law, ds, spec, con, free, w, int(screen), nthreads, backend)
     S = free.shape[-2]
+    core = backends.get(backend, R * S)
+    program = backends.program_for(core, law)
+    target = spec.target(ds)
+
+    def run(core_loss, starts_free, keep_all: bool, prog=True):
+        return core.minimize(program, ds.features, target, w, starts_free, con.free_index, con.fixed_value,
+                             con.lower, con.upper, core_loss, int(max_iter), float(xtol), float(ftol),
+                             float(radius0), float(irls), float(switch_rtol), keep_all, nthreads,
+                             _progress.resolve(progress) if prog else None, scale=scale)
+
+    if spec.kinked:
+        out = _minimize_kinked(run, law, ds, spec, con, w, free, keep == "all", core, program, nthreads)
+    else:
+        out = run(spec.core(), free, keep == "all")
     x = out["x"]
     shape = (R, S) if keep == "all" else (R,)
     x = x.reshape(shape + (con.n_free,))
+    fun = out["fun"].reshape(shape)
+    if spec.reduction == "mean":
+        sums = _row_sums(w, ds.n, R)
+        fun = fun / (sums[:, None] if keep == "all" else sums)
+    best = out.get("best_start")
+    if best is not None and start_index is not None:
+        best = np.asarray(start_index)[np.arange(R), np.asarray(best)]
     return BatchFit(
-        law=law, constraints=con, x=x, theta=con.full(x), fun=out["fun"].reshape(shape),
+        law=law, constraints=con, x=x, theta=con.full(x), fun=fun,
         status=out["status"].reshape(shape), nit=out["nit"].reshape(shape), nfev=out["nfev"].reshape(shape),
         at_bound=out["at_bound"].reshape(shape),
-        best_start=out.get("best_start"), n_success=out.get("n_success"),
+        best_start=best, n_success=out.get("n_success"), loss=spec, n_scored=n_scored,
+        start_index=start_index,
     )
+
+
+def _screen(law, ds, spec, con, free, w, k: int, threads: int, backend: str):
+    """The k best starts of each row by objective value (ties: lowest index): ((R, k, n_free), (R, k))."""
+    from . import backends
+
+    R = 1 if w is None else w.shape[0]
+    S = free.shape[-2]
+    k = min(k, S)
+    core = backends.get(backend, S)
+    program = backends.program_for(core, law)
+    target = spec.target(ds)
+    idx = np.empty((R, k), dtype=np.int64)
+    for r in range(R):
+        rows = free[r] if free.ndim == 3 else free
+        theta = np.ascontiguousarray(con.full(rows))
+        f, _, _ = core.evaluate(program, ds.features, target, theta, None if w is None else w[r],
+                                spec.core(), 0, threads)
+        f = np.where(np.isfinite(f), f, np.inf)
+        idx[r] = np.argsort(f, kind="stable")[:k]
+    sel = (free[np.arange(R)[:, None], idx] if free.ndim == 3 else free[idx])
+    return np.ascontiguousarray(sel), idx
+
+
+def _minimize_kinked(run, law, ds, spec, con, w, free, keep_all: bool, core, program, threads: int) -> dict:
+    """Absolute and quantile losses: Huber fits with a small threshold, then the exact vertex step on each
+    row's best (keep='best') or on every start whose smooth fit is near its row's best (keep='all'); the
+    objective reported is the exact one (see :mod:`lawfit.nonsmooth`)."""
+    from . import _core
+    from . import nonsmooth
+
+    a, b = nonsmooth.slopes(spec)
+    unit = 1.0 if spec.residual == "log" else float(np.median(np.abs(ds.raw_loss)))
+    res_kind = _losses.RESIDUALS.index(spec.residual)
+
+    def smooth(delta: float):
+        return _core.Loss(int(_core.LOSS_KINDS["huber"]), delta * unit, a / b, res_kind)
+
+    out = run(smooth(nonsmooth.SMOOTH_DELTA), free, keep_all)
+    R = 1 if w is None else w.shape[0]
+    S = free.shape[-2]
+    x = out["x"].reshape((R, S, con.n_free) if keep_all else (R, 1, con.n_free)).copy()
+    status = out["status"].reshape(x.shape[:2]).copy()
+    at_bound = out["at_bound"].reshape(x.shape[:2]).copy()
+    fun_s = out["fun"].reshape(x.shape[:2]).copy()
+    nit = out["nit"].reshape(x.shape[:2]).copy()
+    nfev = out["nfev"].reshape(x.shape[:2]).copy()
+    # Continuation: the same fits with a threshold 10x smaller each time, from the previous end points
+    # (only those that converged), so that the residuals closest to zero are the vertex's.
+    for delta in nonsmooth.CONTINUATION:
+        ok = is_success(status)
+        if not ok.any():
+            break
+        nxt = run(smooth(delta), np.ascontiguousarray(x), True, prog=False)
+        st2 = nxt["status"].reshape(x.shape[:2])
+        take = ok & is_success(st2)
+        x[take] = nxt["x"].reshape(x.shape)[take]
+        fun_s[take] = nxt["fun"].reshape(x.shape[:2])[take]
+        nit += np.where(ok, nxt["nit"].reshape(x.shape[:2]), 0)
+        nfev += np.where(ok, nxt["nfev"].reshape(x.shape[:2]), 0)
+    target = spec.target(ds)
+    for r in range(R):
+        wr = np.ones(ds.n) if w is None else w[r]
+        reps: list = []  # (smooth end point, polished point, verified): starts that ended at the same point share
+        for s_ in range(x.shape[1]):
+            if not (is_success(status[r, s_]) and np.isfinite(fun_s[r, s_])):
+                continue
+            x0 = x[r, s_]
+            hit = next((rp for rp in reps if np.all(np.abs(rp[0] - x0) <= 1e-7 * (1.0 + np.abs(x0)))), None)
+            if hit is None:
+                xs, _, verified = nonsmooth.polish(law, con, ds, spec, wr, x0)
+                hit = (x0.copy(), xs, verified)
+                reps.append(hit)
+            xs, verified = hit[1], hit[2]
+            x[r, s_] = xs
+            if not verified:
+                status[r, s_] = int(Status.STEP_FAILED)
+            else:
+                at = (xs <= con.lower) | (xs >= con.upper)
+                at_bound[r, s_] = int(np.sum(np.where(at, 1 << np.arange(con.n_free), 0)))
+                status[r, s_] = int(Status.CONVERGED_AT_BOUND if at.any() else Status.CONVERGED)
+    # Exact objective of every fit.
+    theta = np.ascontiguousarray(con.full(x.reshape(-1, con.n_free)))
+    wrows = None if w is None else np.ascontiguousarray(np.repeat(w, x.shape[1], axis=0))
+    f, _, _ = core.evaluate(program, ds.features, target, theta, wrows, spec.core(), 0, threads)
+    fun = f.reshape(x.shape[:2])
+    res = {"x": x.reshape(-1, con.n_free), "fun": fun.reshape(-1), "status": status.reshape(-1),
+           "nit": nit.reshape(-1), "nfev": nfev.reshape(-1), "at_bound": at_bound.reshape(-1)}
+    if not keep_all:
+        res["best_start"] = out["best_start"]
+        res["n_success"] = np.asarray(is_success(status).sum(axis=1), dtype=np.int32)
+    return res
 
 
 def trust_scale(law, data: Any, con: Constraints | None = None, *, columns=None) -> np.ndarray:

@@ -24,8 +24,11 @@ class FitResult:
     ----------
     params : natural-scale values by name (for Chinchilla: E, A, B, alpha, beta).
     internal : fitted (internal-scale) values by internal name (e, a, b, alpha, beta).
-    fun : objective at the optimum (sum of Huber losses of log residuals, by default).
+    fun : objective at the optimum, in the convention of ``objective`` (by default the sum of Huber losses,
+        delta 1e-3, of log residuals; see :mod:`lawfit.losses`).
     success : whether the best start converged (``status`` says how).
+    objective : the :class:`lawfit.Loss` minimised (loss, parameter, residual scale, reduction).
+    n_scored : with ``screen=k``, how many starts were scored (``n_starts`` were fitted).
     """
 
     law: Any
@@ -48,6 +51,8 @@ class FitResult:
     start_nit: np.ndarray = field(repr=False)
     start_theta: np.ndarray = field(repr=False)  # (n_starts, n_params) internal end points of every start
     bootstrap: Any = field(default=None, repr=False)  # BootstrapResult when fit(..., bootstrap=n)
+    objective: Any = field(default=None, repr=False)
+    n_scored: int | None = None
 
     @property
     def message(self) -> str:
@@ -70,6 +75,8 @@ class FitResult:
             "message": self.message, "nit": self.nit, "nfev": self.nfev, "at_bound": list(self.at_bound),
             "best_start": self.best_start, "n_starts": self.n_starts, "n_success": self.n_success,
             "n_runs": self.n_runs, "loss": self.loss, "delta": self.delta,
+            "loss_spec": None if self.objective is None else self.objective.to_dict(),
+            "n_scored": self.n_scored,
         }
 
     def to_frame(self):
@@ -86,9 +93,11 @@ class FitResult:
     def summary(self) -> str:
         lines = [
             f"lawfit: {self.law.name}   L = {self.law.formula}",
-            f"{self.n_runs} runs, {self.loss} loss" + (f" (delta={self.delta:g})" if self.loss == "huber" else ""),
+            f"{self.n_runs} runs, " + (self.objective.describe() if self.objective is not None
+                                       else f"{self.loss} loss"),
             f"objective {self.fun:.10g}   {self.status.name.lower()} after {self.nit} iterations",
-            f"starts: {self.n_starts}, converged {self.n_success}, "
+            (f"starts: {self.n_scored} scored, {self.n_starts} fitted, " if self.n_scored is not None
+             else f"starts: {self.n_starts}, ") + f"converged {self.n_success}, "
             f"reaching the best to 1e-9: {self.n_reached()}",
             "",
             f"{'param':<10}{'value':>14}   {'fitted as':<10}{'internal':>14}",
@@ -103,7 +112,9 @@ class FitResult:
         return self.summary()
 
 
-def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 1e-3, asymmetry: float = 2.0,
+def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = None,
+        asymmetry: float | None = None, q: float | None = None, c: float | None = None,
+        residual: str | None = None, reduction: str | None = None, screen: int | None = None,
         bounds=None,
         fixed=None, tie=None, weights=None, columns=None, threads: int | None = None,
         bootstrap: int | None = None, seed=None, progress=None, backend: str = "cpu",
@@ -118,10 +129,15 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     starts : "grid" (the law's default grid), "hoffmann" (Hoffmann et al.'s 4500 points, Chinchilla),
         a dict of values per parameter (natural names: natural scale; internal names such as ``a``:
         internal scale) whose product is the grid, or an array (n_starts, n_params) on the internal scale.
-    loss : "huber" (with ``delta``, on log residuals, summed), "squared" (0.5 r^2, summed) or
-        "asymmetric_huber" (Huber with over-predictions, log L_hat > log L, weighted ``asymmetry`` times: for
-        fitting the lower envelope of under-tuned runs) or "huber_likelihood" (Epoch AI's maximum likelihood
-        with a Huber-type error of scale sigma, fitted too: ``params`` then include ``sigma``).
+    loss : "huber" (with ``delta``, default 1e-3), "squared" (r^2/2), "absolute" (|r|, minimised exactly),
+        "quantile" (pinball loss with ``q``), "asymmetric_huber" (Huber with over-predictions, r > 0,
+        weighted ``asymmetry`` times: for fitting the lower envelope of under-tuned runs),
+        "huber_likelihood" (Epoch AI's maximum likelihood with a Huber-type error of scale sigma, fitted
+        too: ``params`` then include ``sigma``), or a :class:`lawfit.Loss`. See :mod:`lawfit.losses`.
+    residual : "log" (r = log L_hat - log L, the default) or "linear" (r = L_hat - L).
+    reduction : "sum" (the default) or "mean" (divided by the sum of the weights).
+    screen : None (fit every start) or k: score every start by its objective and fit only the k best
+        (``screen=16`` reaches the optimum of Hoffmann's 4500-start grid on the bundled runs).
     bounds : {name: (lower, upper)}; fixed : {name: value}; tie : [("alpha", "beta")].
     weights : non-negative weight per run (for example bootstrap counts).
     threads : worker threads (default: all cores). Results do not depend on it.
@@ -133,7 +149,11 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     backend : "cpu", "cuda" or "auto" (see :func:`lawfit.engine.minimize`).
     **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
     """
-    law = engine.law_for_loss(law, loss)
+    from . import losses as _losses
+
+    spec = _losses.spec(loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
+                        reduction=reduction)
+    law = engine.law_for_loss(law, spec)
     ds = prepare(law, data, columns=columns)
     w = None
     if weights is not None:
@@ -141,8 +161,8 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
         if w.ndim != 1:
             raise ValueError(f"fit() takes one weight per run, shape ({ds.n},); use lawfit.engine.minimize "
                              f"for many weight rows")
-    batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=loss,
-                            delta=delta, asymmetry=asymmetry, keep="all", threads=threads, progress=progress,
+    batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=spec,
+                            keep="all", screen=screen, threads=threads, progress=progress,
                             backend=backend, **solver)
     fun = batch.fun[0]
     status = batch.status[0]
@@ -158,10 +178,12 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
         params={p.name: float(p.to_natural(theta[i])) for i, p in enumerate(law.params)},
         internal={p.internal: float(theta[i]) for i, p in enumerate(law.params)},
         fun=float(fun[best]), success=st.success, status=st, nit=int(batch.nit[0, best]),
-        nfev=int(batch.nfev[0, best]), at_bound=at_bound, best_start=best, n_starts=int(fun.size),
-        n_success=int(ok.sum()), n_runs=ds.n if w is None else int(np.count_nonzero(w)), loss=loss,
-        delta=float(delta), start_fun=fun, start_status=status, start_nit=batch.nit[0],
-        start_theta=batch.theta[0],
+        nfev=int(batch.nfev[0, best]), at_bound=at_bound,
+        best_start=best if batch.start_index is None else int(batch.start_index[0, best]),
+        n_starts=int(fun.size),
+        n_success=int(ok.sum()), n_runs=ds.n if w is None else int(np.count_nonzero(w)), loss=spec.name,
+        delta=spec.delta, start_fun=fun, start_status=status, start_nit=batch.nit[0],
+        start_theta=batch.theta[0], objective=spec, n_scored=batch.n_scored,
     )
     if bootstrap is None:
         return result
@@ -169,7 +191,7 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
         raise ValueError("fit(..., bootstrap=n) resamples the runs; it does not take weights")
     from .bootstrap import bootstrap as _bootstrap
 
-    boot = _bootstrap(law, ds, bootstrap, seed=seed, starts=starts, loss=loss, delta=delta, asymmetry=asymmetry,
+    boot = _bootstrap(law, ds, bootstrap, seed=seed, starts=starts, loss=spec,
                       bounds=bounds,
                       fixed=fixed, tie=tie, threads=threads, _full=result, progress=progress,
                       backend=backend, **(bootstrap_options or {}), **solver)

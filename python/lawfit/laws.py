@@ -198,6 +198,23 @@ class Law:
         }
         self.program = compiler.compile_law(self.expression, self.variables, info, log_space=self.log_space)
 
+    def natural_scale(self) -> "Law":
+        """This law with every log-transformed parameter fitted on its natural scale (``identity``, bounded
+        below by 0, its default grid mapped through exp): for Chinchilla, E, A and B themselves instead of
+        their logs. The parameters keep their names, so results, bounds and allocation read the same. User
+        laws choose per parameter with ``log_params`` (:func:`lawfit.law`)."""
+        if not any(p.transform == "log" for p in self.params):
+            return self
+        params = []
+        for p in self.params[:len(self.params) - len(self.loss_params)]:
+            if p.transform == "log":
+                p = Param(p.name, "identity", lower=max(p.lower, 0.0), upper=p.upper, internal=p.name,
+                          grid=tuple(float(np.exp(g)) for g in p.grid), description=p.description)
+            params.append(p)
+        return Law(self.name, self.expression, self.variables, params, formula=self.formula,
+                   description=self.description + " (coefficients on the natural scale)",
+                   log_space=self.log_space, derived=self.derived, loss_params=self.loss_params)
+
     def with_scale(self) -> "Law":
         """This law plus ``sigma`` (fitted as ``log_sigma``), the scale of Epoch AI's Huber likelihood
         (loss="huber_likelihood"). Default start: sigma = 1, as Epoch's notebook."""
@@ -595,13 +612,23 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str | Law) -> Law:
-    """A built-in law by name (a :class:`Law` is returned unchanged)."""
+SCALES = ("log", "natural")
+
+
+def get(name: str | Law, scale: str = "log") -> Law:
+    """A built-in law by name (a :class:`Law` is returned unchanged when ``scale`` is "log").
+
+    ``scale="log"`` fits positive coefficients as logs (Chinchilla's ``e, a, b``, Epoch AI's choice);
+    ``scale="natural"`` fits them on the natural scale with the bound >= 0 (:meth:`Law.natural_scale`).
+    """
+    if not isinstance(scale, str) or scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     if isinstance(name, Law):
-        return name
+        return name.natural_scale() if scale == "natural" else name
     if not isinstance(name, str):
         raise TypeError(f"law must be a Law or the name of a built-in law, got {type(name).__name__}")
     try:
-        return _REGISTRY[name]()
+        law = _REGISTRY[name]()
     except KeyError:
         raise ValueError(f"unknown law {name!r}; built-in laws: {', '.join(available())}") from None
+    return law.natural_scale() if scale == "natural" else law

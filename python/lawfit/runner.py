@@ -101,24 +101,20 @@ class Job:
 def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
     """Objective value of every grid start on every weight row, (R, S): ``weights @ rho(residuals).T``
     (for the Huber likelihood without its constant log Z(delta) per run, which does not change the ranking)."""
+    from . import losses as _losses
+
     law = job.law
     pred = _grid_predictions(job)
-    r = pred - job.data.target[None, :]
-    loss = job.options.get("loss", "huber")
-    delta = float(job.options.get("delta", 1e-3))
+    spec = _losses.spec(job.options.get("loss", "huber"), delta=job.options.get("delta"),
+                        asymmetry=job.options.get("asymmetry"), q=job.options.get("q"), c=job.options.get("c"),
+                        residual=job.options.get("residual"), reduction=job.options.get("reduction"))
     with np.errstate(all="ignore"):
-        if loss == "squared":
-            rho = 0.5 * r * r
+        r = spec.residuals(pred, job.data)
+        if spec.fits_scale:  # Huber likelihood: rho(r / sigma) + log sigma
+            scale = np.exp(job.starts[:, law.n_params - 1])[:, None]
+            rho = spec.rho(r / scale) + np.log(scale)
         else:
-            scale = 1.0
-            if loss == "huber_likelihood":
-                scale = np.exp(job.starts[:, law.n_params - 1])[:, None]
-            a = np.abs(r / scale)
-            rho = np.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta))
-            if loss == "asymmetric_huber":
-                rho = np.where(r > 0, float(job.options.get("asymmetry", 2.0)) * rho, rho)
-            if loss == "huber_likelihood":
-                rho = rho + np.log(scale)
+            rho = spec.rho(r)
         # rows x starts; a start that is non-finite on a run with weight 0 stays usable
         finite = np.isfinite(rho)
         scores = weights @ np.where(finite, rho, 0.0).T

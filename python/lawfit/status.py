@@ -15,6 +15,9 @@ class Status(enum.IntEnum):
     NON_FINITE = 4
     NOT_RUN = 5
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def message(self) -> str:
         return _MESSAGES[self]

@@ -11,20 +11,10 @@
 #include <memory>
 #include <string>
 
+#include "lawfit/loss.hpp"
 #include "lawfit/program.hpp"
 
 namespace lawfit {
-
-// huber_scale: Epoch AI's Huber likelihood. The law's last parameter s (unused by the program) is log sigma;
-// each run contributes huber_delta((log L_hat - log L) / sigma) + log sigma + log Z(delta), the negative
-// log density of a Huber-type error with scale sigma (Z normalises exp(-huber_delta)).
-enum class LossKind : std::int32_t { huber = 0, squared = 1, huber_scale = 2 };
-
-struct Loss {
-    LossKind kind = LossKind::huber;
-    double delta = 1e-3;  // Huber threshold on the residual
-    double asymmetry = 1.0;  // Huber only: loss (and derivatives) of over-predictions (r > 0) times this
-};
 
 // Shared data of a batch (a view; the caller keeps it alive).
 struct DataView {

@@ -35,7 +35,23 @@ MAX_PARAMS = 12  # kMaxParams
 # device function would take long to compile and spill registers, so such programs are refused.
 MAX_INSTRUCTIONS = 256
 
-LOSS_HUBER, LOSS_SQUARED, LOSS_HUBER_SCALE = 0, 1, 2
+
+def _loss_sources() -> dict:
+    """kernel kind -> per-point source of the loss (lawfit.losses: the one table), without the Huber
+    likelihood, which the emitter writes itself."""
+    from .. import _core, losses
+
+    out = {}
+    for d in losses.REGISTRY.values():
+        if d.cuda:
+            out[int(_core.LOSS_KINDS[d.kernel])] = d.cuda
+    return out
+
+
+def _kind(name: str) -> int:
+    from .. import _core
+
+    return int(_core.LOSS_KINDS[name])
 
 
 @dataclass(frozen=True)
@@ -305,13 +321,19 @@ def check_program(op, a, b, imm, args, argflags, n_params, n_features) -> None:
         raise ValueError(f"law has {n_params} parameters; the engine supports 1 to {MAX_PARAMS}")
 
 
-def objective_source(arrays, loss_kind: int) -> tuple[str, dict]:
-    """Source of the device function ``objective`` for a program (as :func:`program_arrays` returns it) and
-    the loss kind, and the constants it reads (name -> value) that the caller binds in its namespace."""
+def objective_source(arrays, loss_kind: int, residual: int = 0) -> tuple[str, dict]:
+    """Source of the device function ``objective`` for a program (as :func:`program_arrays` returns it), the
+    loss kind and the residual scale (0 log, 1 linear), and the constants it reads (name -> value) that the
+    caller binds in its namespace. The loss's per-point code comes from ``lawfit.losses.REGISTRY``; the
+    device function's ``delta`` argument carries the loss's parameter."""
     op, a, b, imm, args, argflags, P, F = arrays
     check_program(op, a, b, imm, args, argflags, P, F)
-    if loss_kind not in (LOSS_HUBER, LOSS_SQUARED, LOSS_HUBER_SCALE):
-        raise ValueError("loss kind must be 0 (huber), 1 (squared) or 2 (huber likelihood)")
+    sources = _loss_sources()
+    LOSS_HUBER_SCALE = _kind("huber_likelihood")
+    if loss_kind not in sources and loss_kind != LOSS_HUBER_SCALE:
+        raise ValueError(f"unknown loss kind {loss_kind}")
+    if residual not in (0, 1):
+        raise ValueError("residual must be 0 (log) or 1 (linear)")
     info = analyse(op, a, b, args, argflags)
     em = _Emitter(op, a, b, args, argflags, info, P)
     consts = {f"K{i}": float(imm[i]) for i in range(len(op)) if int(op[i]) == CONST}
@@ -349,26 +371,20 @@ def objective_source(arrays, loss_kind: int) -> tuple[str, dict]:
     L.append(f"{ind2}pi = pidx[q]")
     L.append(f"{ind2}w = WEIGHT(pw[q])")
     L += [ind2 + s for s in em.body]
-    L.append(f"{ind2}r = {rv} - target[pi]")
-    if loss_kind == LOSS_HUBER:
-        L += [
-            f"{ind2}aa = abs(r)",
-            f"{ind2}wk = w * asym if r > 0.0 else w",  # over-predictions weigh asym times
-            f"{ind2}if aa <= delta:",
-            f"{ind2}    f += wk * (0.5 * r * r)",
-            f"{ind2}    rw1 = wk * r",
-            f"{ind2}    rw2 = wk",
-            f"{ind2}else:",
-            f"{ind2}    f += wk * (delta * (aa - 0.5 * delta))",
-            f"{ind2}    rw1 = wk * COPYSIGN(delta, r)",
-            f"{ind2}    rw2 = wk * c / aa",
-        ]
-    elif loss_kind == LOSS_SQUARED:
-        L += [
-            f"{ind2}f += w * (0.5 * r * r)",
-            f"{ind2}rw1 = w * r",
-            f"{ind2}rw2 = w",
-        ]
+    if residual == 1:  # r = L_hat - L; chain rule through L_hat = exp(v) below
+        L.append(f"{ind2}e_ = EXP({rv})")
+        L.append(f"{ind2}r = e_ - target[pi]")
+    else:
+        L.append(f"{ind2}r = {rv} - target[pi]")
+    if loss_kind != LOSS_HUBER_SCALE:
+        L.append(f"{ind2}wk = w * asym if r > 0.0 else w")  # over-predictions weigh asym times
+        L.append(f"{ind2}P = delta")
+        L += [ind2 + line for line in sources[loss_kind].splitlines()]
+        L.append(f"{ind2}f += wk * rho")
+        if residual == 1:
+            L += [f"{ind2}rw1 = wd1 * e_", f"{ind2}rw2 = (wd2 * e_ + wd1) * e_"]
+        else:
+            L += [f"{ind2}rw1 = wd1", f"{ind2}rw2 = wd2"]
     else:  # x = r / sigma; rho = huber(x) + log sigma + log Z; derivatives in r and s = log sigma
         L += [
             f"{ind2}xs = r * es",
@@ -390,6 +406,8 @@ def objective_source(arrays, loss_kind: int) -> tuple[str, dict]:
             f"{ind2}HSS += w * (h2 * xs * xs + h1 * xs)",
             f"{ind2}rrs = -w * es * (h2 * xs + h1)",
         ]
+        if residual == 1:
+            L += [f"{ind2}rw2 = (rw2 * e_ + rw1) * e_", f"{ind2}rw1 = rw1 * e_", f"{ind2}rrs = rrs * e_"]
         for j in sorted(rg):
             L.append(f"{ind2}HS{j} += {_prod('rrs', rg[j])}")
     for j in sorted(rg):

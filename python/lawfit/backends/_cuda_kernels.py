@@ -41,12 +41,14 @@ class LawKernels:
         self.fit, self.reduce, self.evaluate = _make_kernels(objective, n_params)
 
 
-def kernels_for(arrays, loss_kind: int) -> LawKernels:
-    """Kernels for a program given as ``_cuda_codegen.program_arrays`` (cached by the program's content)."""
-    key = tuple(np.asarray(x).tobytes() for x in arrays[:6]) + (arrays[6], arrays[7], int(loss_kind))
+def kernels_for(arrays, loss_kind: int, residual: int = 0) -> LawKernels:
+    """Kernels for a program given as ``_cuda_codegen.program_arrays`` (cached by the program's content, the
+    loss kind and the residual scale)."""
+    key = tuple(np.asarray(x).tobytes() for x in arrays[:6]) + (arrays[6], arrays[7], int(loss_kind),
+                                                                 int(residual))
     k = _cache.get(key)
     if k is None:
-        src, consts = objective_source(arrays, loss_kind)
+        src, consts = objective_source(arrays, loss_kind, residual)
         ns = {"EXP": cm.EXP, "LOG": cm.LOG, "EXPM1": cm.EXPM1, "LOG1P": cm.LOG1P, "COPYSIGN": cm.COPYSIGN,
               "WEIGHT": cm.WEIGHT, "INF": cm.INF}
         for name, v in consts.items():

@@ -39,7 +39,7 @@ if getattr(_nbcuda, "implementation", "") != "NVIDIA":  # numba's old built-in t
     raise ImportError("numba-cuda (NVIDIA's CUDA target for numba) is not installed")
 
 from . import _cuda_kernels as _k  # noqa: E402
-from ._cuda_codegen import LOSS_SQUARED, program_arrays  # noqa: E402
+from ._cuda_codegen import program_arrays  # noqa: E402
 from ._cuda_math import SIMULATOR  # noqa: E402
 from ._cuda_solver import NOT_RUN  # noqa: E402
 
@@ -146,15 +146,23 @@ def _data(arrays, features, target):
     _require(features.shape[1] == target.shape[0], "features and target disagree on the number of points")
 
 
-def _loss(kind, delta, asymmetry):
-    kind, delta, asymmetry = int(kind), float(delta), float(asymmetry)
-    _require(0 <= kind <= 2, "loss kind must be 0 (huber), 1 (squared) or 2 (huber likelihood)")
-    _require(delta > 0.0 and math.isfinite(delta), "delta must be positive and finite")
-    _require(asymmetry > 0.0 and math.isfinite(asymmetry), "asymmetry must be positive and finite")
-    # log of the Huber density's normaliser (huber_scale only; evaluator_impl.hpp)
-    log_z = math.log(math.sqrt(2.0 * math.pi) * math.erf(delta / math.sqrt(2.0))
-                     + 2.0 * math.exp(-0.5 * delta * delta) / delta)
-    return kind, delta, asymmetry, log_z
+def _loss(loss):
+    """(kind, parameter, asymmetry, residual, log Z, phase-1 curvature applies) of a ``_core.Loss``, checked
+    as the core checks it."""
+    from .. import _core
+
+    if not isinstance(loss, _core.Loss):
+        raise TypeError(f"loss must be a lawfit._core.Loss, got {type(loss).__name__}")
+    err = loss.check()
+    _require(err is None, f"loss: {err}")
+    kind, param, asymmetry = int(loss.kind), float(loss.param), float(loss.asymmetry)
+    log_z = 0.0
+    if kind == int(_core.LOSS_KINDS["huber_likelihood"]):
+        # log of the Huber density's normaliser (loss_kernel.hpp)
+        log_z = math.log(math.sqrt(2.0 * math.pi) * math.erf(param / math.sqrt(2.0))
+                         + 2.0 * math.exp(-0.5 * param * param) / param)
+    name = next(k for k, v in _core.LOSS_KINDS.items() if v == kind)
+    return kind, param, asymmetry, int(loss.residual), log_z, bool(_core.LOSS_CURVATURE[name])
 
 
 def _check_options(max_iter, xtol, ftol, radius0, irls, switch_rtol) -> None:
@@ -197,7 +205,7 @@ def _to_device(*arrays):
 # ---------------------------------------------------------------------------------------------------------
 def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weights: npt.ArrayLike | None,
              starts: npt.ArrayLike, free_index: npt.ArrayLike, fixed_value: npt.ArrayLike, lower: npt.ArrayLike,
-             upper: npt.ArrayLike, loss_kind: int, delta: float, asymmetry: float, max_iter: int, xtol: float,
+             upper: npt.ArrayLike, loss: Any, max_iter: int, xtol: float,
              ftol: float, radius0: float, irls: float, switch_rtol: float, keep_all: bool, threads: int,
              progress: Callable[[int, int], Any] | None = None,
              scale: npt.ArrayLike | None = None) -> dict[str, np.ndarray]:
@@ -210,7 +218,7 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
     features, target, starts = _f64(features, "features"), _f64(target, "target"), _f64(starts, "starts")
     fixed_value, lower, upper = _f64(fixed_value, "fixed_value"), _f64(lower, "lower"), _f64(upper, "upper")
     free_index = _i32(free_index, "free_index")
-    kind, delta, asymmetry, log_z = _loss(loss_kind, delta, asymmetry)
+    kind, delta, asymmetry, residual, log_z, curvature = _loss(loss)
     _data(arrays, features, target)
     n = target.shape[0]
     if weights is not None:
@@ -249,12 +257,12 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
     _require(S >= 1, "at least one start is needed")
     max_iter, xtol, ftol, radius0 = int(max_iter), float(xtol), float(ftol), float(radius0)
     irls, switch_rtol = float(irls), float(switch_rtol)
-    if kind == LOSS_SQUARED:
+    if not curvature:
         irls = 0.0  # no Huber band: exact Newton throughout (as the binding)
     _check_options(max_iter, xtol, ftol, radius0, irls, switch_rtol)
     keep_all = bool(keep_all)
 
-    kern = _k.kernels_for(arrays, kind)
+    kern = _k.kernels_for(arrays, kind, residual)
     total = R * S
     N = total if keep_all else R
     x = np.empty((N, nf))
@@ -309,7 +317,7 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
 
 
 def evaluate(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, params: npt.ArrayLike,
-             weights: npt.ArrayLike | None, loss_kind: int, delta: float, asymmetry: float, derivatives: int,
+             weights: npt.ArrayLike | None, loss: Any, derivatives: int,
              threads: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``lawfit._core.evaluate`` on the GPU: objective (and gradient, Hessian) for each row of ``params``
     (B, n_params), with weights None, (n,) shared or (B, n). ``threads`` is ignored."""
@@ -318,7 +326,7 @@ def evaluate(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, param
     features, target, params = _f64(features, "features"), _f64(target, "target"), _f64(params, "params")
     _data(arrays, features, target)
     n = target.shape[0]
-    kind, delta, asymmetry, log_z = _loss(loss_kind, delta, asymmetry)
+    kind, delta, asymmetry, residual, log_z, _ = _loss(loss)
     _require(params.ndim == 2 and params.shape[1] == P, f"params must be a 2-d array (batch, {P})")
     derivatives = int(derivatives)
     _require(0 <= derivatives <= 2, "derivatives must be 0, 1 or 2")
@@ -338,7 +346,7 @@ def evaluate(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, param
     grad = np.empty((B, P))
     hess = np.empty((B, P, P))
     if B > 0:
-        kern = _k.kernels_for(arrays, kind)
+        kern = _k.kernels_for(arrays, kind, residual)
         row_ptr, pidx, pw = _rows(weights, n)
         fi = np.arange(P, dtype=np.int32)
         d_params, d_row_ptr, d_pidx, d_pw, d_feat, d_target, d_fi, d_fv = _to_device(
