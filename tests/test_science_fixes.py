@@ -80,3 +80,111 @@ def test_large_integer_powers():
         got = law.predict({"N": [1.0]}, {"E": 1.0, "c": c})[0]
         want = 1.0 + (c - 1) ** 70 + (c - 1) ** 71 * (c - 2) + ((c - 1) ** 2 + 1) ** -101
         assert got == pytest.approx(want, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The closed-form allocation is chosen from the compiled program, not the law's name
+# ---------------------------------------------------------------------------------------------------
+HOFFMANN = dict(E=np.exp(0.5267228), A=np.exp(6.0073404), B=np.exp(6.0179186), alpha=0.33917084, beta=0.2849083)
+
+
+def test_law_named_chinchilla_with_an_extra_term_takes_the_numeric_route():
+    law = lawfit.law("E + A/N**alpha + B/D**beta + G/N**gamma", variables=["N", "D"],
+                     log_params=["E", "A", "B", "G"], name="chinchilla")
+    p = dict(HOFFMANN, G=20.0, gamma=0.1)
+    auto = al.compute_optimal(p, [1e24], law=law)
+    numeric = al.compute_optimal(p, [1e24], law=law, method="numeric")
+    np.testing.assert_allclose(auto.N_opt, numeric.N_opt, rtol=1e-10)
+    assert auto.N_opt[0] == pytest.approx(4.654e12, rel=1e-3)  # the Chinchilla part alone: 5.19e10
+    assert al.compute_optimal(HOFFMANN, [1e24], law="chinchilla").N_opt[0] == pytest.approx(5.192e10, rel=1e-3)
+    # the true optimum: no other split of the budget gives a lower loss
+    N = auto.N_opt[0] * np.array([0.9, 1.0, 1.1])
+    L = law.predict({"N": N, "D": 1e24 / (6 * N)}, p)
+    assert L[1] < L[0] and L[1] < L[2]
+    with pytest.raises(ValueError, match="no closed-form"):
+        al.compute_optimal(p, [1e24], law=law, method="closed")
+    with pytest.raises(ValueError, match="Chinchilla-type"):
+        al.inference_optimal(p, [2.0], [0.0], law=law)
+
+
+@pytest.mark.parametrize("expr, log_params, roles", [
+    ("E + A/N**alpha + B/D**beta", ["E", "A", "B"], dict(E="E", A="A", B="B", alpha="alpha", beta="beta")),
+    ("B * D**(-b) + E0 + A / N**a", ["E0", "A", "B"], dict(E="E0", A="A", B="B", alpha="a", beta="b")),
+    ("E + A/N**alpha + B/D**alpha", ["E", "A", "B"], dict(E="E", A="A", B="B", alpha="alpha", beta="alpha")),
+    ("E + A/N**alpha + B/D**beta + G/N**gamma", ["E", "A", "B", "G"], None),  # an extra term
+    ("E + 2*A/N**alpha + B/D**beta", ["E", "A", "B"], None),  # a constant factor
+    ("E + A/N**alpha + B/D**beta", ["E", "B"], None),  # A linear: the program differs
+    ("E + A/D**alpha + B/N**beta", ["E", "A", "B"], dict(E="E", A="B", B="A", alpha="beta", beta="alpha")),
+])
+def test_closed_form_roles_are_read_from_the_program(expr, log_params, roles):
+    law = lawfit.law(expr, variables=["N", "D"], log_params=log_params, name="chinchilla")
+    assert al._chinchilla_roles(law) == roles
+    if roles is not None:  # closed form and numeric route agree under the mapping
+        p = {law.param_names[law.index(n)]: HOFFMANN[r] for r, n in roles.items()}
+        if roles["alpha"] == roles["beta"]:
+            p[roles["alpha"]] = 0.31
+        closed = al.compute_optimal(p, [1e21, 1e24], law=law, method="closed")
+        numeric = al.compute_optimal(p, [1e21, 1e24], law=law, method="numeric")
+        np.testing.assert_allclose(closed.N_opt, numeric.N_opt, rtol=1e-8)
+        np.testing.assert_allclose(closed.loss, numeric.loss, rtol=1e-12)
+
+
+def test_catalogue_closed_forms():
+    for name in ("chinchilla", "chinchilla_linear_e", "chinchilla_tied"):
+        assert al._chinchilla_roles(lawfit.laws.get(name)) is not None, name
+        assert al._chinchilla_roles(lawfit.laws.get(name).with_scale()) is not None, name
+    for name in ("kaplan", "data_constrained"):
+        assert al._chinchilla_roles(lawfit.laws.get(name)) is None, name
+
+
+# ---------------------------------------------------------------------------------------------------
+# Budgets: unreachable draws are C = inf; never the search limit as an answer
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def boot_fit():
+    runs = lawfit.datasets.chinchilla(drop_highest=5)
+    start = np.array([[0.5973068, 6.1692464, 7.6701567, 0.3473105, 0.36717243]])
+    return lawfit.fit("chinchilla", runs, starts=start, bootstrap=200, seed=0)
+
+
+def test_budget_for_loss_draws_with_E_above_the_target_count_as_inf(boot_fit):
+    E_draws = boot_fit.bootstrap.params["E"]
+    E_draws = E_draws[np.isfinite(E_draws)]
+    E_hat = boot_fit.params["E"]
+    # a target that 5 % of the draws cannot reach (their E is above it) but the estimate can
+    target = float(np.quantile(E_draws, 0.95))
+    assert target > E_hat and 0 < np.sum(E_draws >= target) < E_draws.size
+    b = al.budget_for_loss(boot_fit, [target, 2.0])
+    assert np.isfinite(b.C[0]) and np.isfinite(b.C[1])
+    assert np.isinf(b.C_high[0]) and np.isfinite(b.C_low[0]) and b.C_low[0] < b.C[0]
+    assert b.C_low[1] < b.C[1] < b.C_high[1] < np.inf
+    # each draw that can reach the target gets its own budget; the others inf
+    per_draw = [al.budget_for_loss({k: v[i] for k, v in boot_fit.bootstrap.params.items()}, [target],
+                                   law="chinchilla").C[0] if E_draws[i] < target else np.inf
+                for i in range(E_draws.size)]
+    assert np.quantile(per_draw, 0.025) == pytest.approx(b.C_low[0], rel=1e-9)
+    # the same draws in inference_optimal: inf as well, no error
+    io = al.inference_optimal(boot_fit, [target], [1e12])
+    assert np.isinf(io.total_flops_high[0]) and np.isfinite(io.total_flops[0])
+    # the estimate itself below its E: an error naming that
+    with pytest.raises(ValueError, match=r"estimated irreducible loss E is 1\.8"):
+        al.budget_for_loss(boot_fit, [2.0, 0.99 * E_hat])
+
+
+def test_budget_for_loss_beyond_the_search_limit_is_inf():
+    # within 1e-7 of E: the budget is far beyond 1e40 FLOP (it was reported as 1e40)
+    b = al.budget_for_loss(HOFFMANN, [HOFFMANN["E"] + 1e-7, 2.0], law="chinchilla")
+    assert np.isinf(b.C[0]) and 1e20 < b.C[1] < 1e40
+    assert al.C_SEARCH[1] == 1e40
+    # just inside the limit the budget is found exactly
+    L40 = al.loss_at_budget(HOFFMANN, [1e39], law="chinchilla").loss[0]
+    assert al.budget_for_loss(HOFFMANN, [L40], law="chinchilla").C[0] == pytest.approx(1e39, rel=1e-10)
+
+
+def test_budget_for_loss_numeric_law_below_its_floor_is_inf():
+    law = lawfit.law("E + A/N**alpha + B/D**beta + G/N**gamma", variables=["N", "D"],
+                     log_params=["E", "A", "B", "G"])
+    p = dict(HOFFMANN, G=20.0, gamma=0.1)
+    b = al.budget_for_loss(p, [0.9 * HOFFMANN["E"], 3.0], law=law)
+    assert np.isinf(b.C[0])
+    assert al.loss_at_budget(p, b.C[1:], law=law).loss[0] == pytest.approx(3.0, rel=1e-9)
