@@ -188,3 +188,91 @@ def test_budget_for_loss_numeric_law_below_its_floor_is_inf():
     b = al.budget_for_loss(p, [0.9 * HOFFMANN["E"], 3.0], law=law)
     assert np.isinf(b.C[0])
     assert al.loss_at_budget(p, b.C[1:], law=law).loss[0] == pytest.approx(3.0, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line: lawfit optimal refuses non-finite and boolean parameters; --drop-highest drops exactly K
+# ---------------------------------------------------------------------------------------------------
+def _cli(*args, **kw):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "lawfit", *args], capture_output=True, text=True, timeout=300,
+                          **kw)
+
+
+@pytest.mark.parametrize("value, shown", [("1e400", "Infinity"), ("true", "true"), ('"2"', '"2"'),
+                                          ("NaN", "NaN"), ("null", "null")])
+def test_optimal_refuses_non_finite_and_boolean_parameters(tmp_path, value, shown):
+    import json
+
+    params = {k: repr(float(v)) for k, v in HOFFMANN.items()}
+    params["A"] = value
+    path = tmp_path / "fit.json"
+    path.write_text('{"schema": "lawfit.fit/1", "law": "chinchilla", "params": {'
+                    + ", ".join(f'"{k}": {v}' for k, v in params.items()) + "}}")
+    out = _cli("optimal", str(path), "--budget", "1e23", "--json", "-")
+    assert out.returncode == 2, out.stdout
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert "parameter 'A' must be a finite number" in out.stderr and shown in out.stderr
+    good = path.read_text().replace(f'"A": {value}', f'"A": {float(HOFFMANN["A"])!r}')
+    path.write_text(good)
+    ok = _cli("optimal", str(path), "--budget", "1e23", "--json", "-")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["allocation"][0]["N_opt"] == pytest.approx(
+        al.compute_optimal(HOFFMANN, [1e23], law="chinchilla").N_opt[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("doc", ['{"schema": "lawfit.fit/1", "params": {}}',
+                                 '{"schema": "lawfit.fit/1", "law": "chinchilla", "params": [1, 2]}'])
+def test_optimal_with_a_malformed_document(tmp_path, doc):
+    path = tmp_path / "fit.json"
+    path.write_text(doc)
+    out = _cli("optimal", str(path), "--budget", "1e23")
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "law name and params" in out.stderr
+
+
+@pytest.mark.parametrize("budget", ["1e400", "nan", "-1", "true"])
+def test_optimal_refuses_bad_budgets(tmp_path, budget):
+    path = tmp_path / "fit.json"
+    path.write_text('{"schema": "lawfit.fit/1", "law": "chinchilla", "params": {'
+                    + ", ".join(f'"{k}": {float(v)!r}' for k, v in HOFFMANN.items()) + "}}")
+    out = _cli("optimal", str(path), "--budget", budget)
+    assert out.returncode == 2 and "--budget" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_drop_highest_drops_exactly_K_rows_with_ties_in_row_order(tmp_path):
+    import json
+
+    raw = lawfit.datasets.chinchilla()[["N", "D", "loss"]].copy()
+    top = raw.loss.max()
+    tied = [3, 10, 200]  # three more runs at the highest loss: five rows share it
+    raw.loc[tied, "loss"] = top
+    first = int(raw.index[raw.loss == top][0])
+    path = tmp_path / "runs.csv"
+    raw.to_csv(path, index=False)
+    out = _cli("fit", str(path), "--drop-highest", "2", "--starts", "hoffmann", "--json", "-")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["n_runs"] == raw.shape[0] - 2  # not every row tied at the 2nd highest loss
+    at_top = list(raw.index[raw.loss == top])
+    assert len(at_top) == 4 and at_top[0] == first  # (the original maximum is one of them)
+    kept = raw.drop(index=at_top[:2])  # the two earliest rows at the top loss
+    want = lawfit.fit("chinchilla", kept, starts="hoffmann")
+    assert doc["objective"] == pytest.approx(want.fun, rel=1e-12)
+
+
+def test_drop_highest_refuses_a_non_numeric_loss_cell(tmp_path):
+    raw = lawfit.datasets.chinchilla()[["N", "D", "loss"]].astype(object)
+    raw.loc[7, "loss"] = "oops"
+    path = tmp_path / "runs.csv"
+    raw.to_csv(path, index=False)
+    out = _cli("fit", str(path), "--drop-highest", "5")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "non-numeric value 'oops' at row 7" in out.stderr
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, True, "406"])
+def test_allocation_refuses_non_finite_and_boolean_parameter_values(bad):
+    with pytest.raises(ValueError, match="parameter 'A' must be a finite real number"):
+        al.compute_optimal(dict(HOFFMANN, A=bad), [1e23], law="chinchilla")

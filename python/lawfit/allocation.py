@@ -52,10 +52,15 @@ def _sources(source: Any, law=None):
             raise ValueError(f"parameters {missing} of law {law.name!r} are missing")
         values = {}
         for k in law.param_names:
+            v = source[k]
             try:
-                values[k] = float(source[k])
+                if isinstance(v, (bool, np.bool_, str, bytes)):
+                    raise TypeError
+                values[k] = float(v)
             except (TypeError, ValueError, OverflowError):
-                raise ValueError(f"parameter {k!r} must be a finite real number, got {source[k]!r}") from None
+                values[k] = math.nan
+            if not math.isfinite(values[k]):
+                raise ValueError(f"parameter {k!r} must be a finite real number, got {v!r}")
         return law, values, None
     raise TypeError(f"expected a FitResult, BootstrapResult or mapping of parameters, got {type(source).__name__}")
 
