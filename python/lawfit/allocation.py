@@ -7,8 +7,9 @@ For the Chinchilla law the optimum has a closed form (Hoffmann et al. 2022, Appe
 
 The closed form is used for any law whose compiled program has exactly the Chinchilla form
 ``lse(log E, log A - alpha log N, log B - beta log D)`` (whatever the law's name and parameter names; E may be
-linear); any other law of N and D, a law with an extra term included, is optimised numerically: the root of dL/dlog N along C = 6 N D, with the
-derivative taken by complex step (exact to rounding), so closed form and numeric route agree to ~1e-12.
+linear). Any other law of N and D, a law with an extra term included, is optimised numerically: the root of
+dL/dlog N along C = 6 N D, with the derivative taken by complex step (exact to rounding), so closed form and
+numeric route agree to ~1e-12.
 Every function takes a :class:`~lawfit.FitResult` (its estimate; with ``.bootstrap``, also percentile
 intervals from the draws), a :class:`~lawfit.BootstrapResult`, or a mapping of natural-scale parameters with
 ``law=``. Results are pandas DataFrames, one row per budget or target.

@@ -8,8 +8,8 @@ Lowering rewrites the natural-scale expression into a numerically stable form:
 
 * a parameter with a log transform, P = exp(p), enters as ``exp(p)``;
 * ``x ** c`` becomes ``exp(c * log x)`` (for an integer ``c`` and a base not known to be positive, products
-  and ``1 / x``, so ``(c - 1)**3`` is finite for ``c < 1``), ``a / b`` becomes ``a * (1 / b)`` and ``1 / exp(u)`` becomes
-  ``exp(-u)``; products of exponentials merge, ``log(exp(u))`` is ``u``;
+  and ``1 / x``, so ``(c - 1)**3`` is finite for ``c < 1``), ``a / b`` becomes ``a * (1 / b)`` and
+  ``1 / exp(u)`` becomes ``exp(-u)``; products of exponentials merge, ``log(exp(u))`` is ``u``;
 * ``log`` of a data variable becomes a precomputed feature column ``log(N)``;
 * ``log`` of a sum of positive terms becomes a max-shifted log-sum-exp over the terms' logarithms, with
   non-negative terms that have no logarithm (a linear parameter E >= 0) kept as linear arguments.

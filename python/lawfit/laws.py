@@ -590,8 +590,8 @@ def _base_values(base) -> dict[str, float]:
         unknown = sorted(set(map(str, base)) - set(_BASE))
         missing = [k for k in _BASE if k not in base]
         if unknown or missing:
-            raise ValueError(f"base must give exactly {list(_BASE)}"
-                             + (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else ""))
+            raise ValueError(f"base must give exactly {list(_BASE)}" + (f"; missing {missing}" if missing else "")
+                             + (f"; unknown {unknown}" if unknown else ""))
         values = {}
         for k in _BASE:
             v = base[k]
