@@ -105,6 +105,8 @@ def log_prediction(law, data, theta):
             return Dual.const(cols[e.name], n, P) if e.name in cols else leaves[e.name]
         if e.op == "pow" and e.args[1].op == "const":
             return walk(e.args[0]).powc(e.args[1].value)
+        if e.op == "pow" and e.args[1].op == "neg" and e.args[1].args[0].op == "const":  # x**-2 parses so
+            return walk(e.args[0]).powc(-e.args[1].args[0].value)
         a = [walk(x) for x in e.args]
         if e.op == "add":
             return a[0] + a[1]

@@ -72,6 +72,9 @@ EXOTIC = {
                          log_params=["E", "A", "B"]),
     "power_law_ND": dict(expr="A / N**alpha * D**(-beta)", log_params=["A"]),
     "const_pow": dict(expr="(E + A/N**alpha + B/D**beta)**1.5 / 2", log_params=["E", "A", "B"]),
+    # integer powers of bases that are negative for c < 1: products and recip, not exp(k log x)
+    "int_pow": dict(expr="E + A/N**alpha + c**4 / D**beta + exp((c - 1)**3) * (c**2 + 1)**(-3)",
+                    log_params=["E", "A"]),
 }
 
 

@@ -142,7 +142,7 @@ def _budgets(values) -> list[float]:
         except ValueError:
             raise ValueError(f"--budget expects FLOP counts such as 1e23, got {v!r}") from None
         if not (math.isfinite(c) and c > 0):
-            raise ValueError(f"--budget must be positive, got {v!r}")
+            raise ValueError(f"--budget must be a positive, finite FLOP count, got {v!r}")
         out.append(c)
     return out
 
@@ -190,13 +190,19 @@ def _prepare_table(table, columns: dict, args):
     if args.drop_highest:
         if args.drop_highest < 0:
             raise ValueError(f"--drop-highest must be >= 0, got {args.drop_highest}")
-        loss = pd.to_numeric(table[col("loss")], errors="coerce") if col("loss") in table else None
-        if loss is None:
+        if col("loss") not in table:
             raise ValueError(f"--drop-highest needs the loss column {col('loss')!r}")
-        if args.drop_highest >= loss.notna().sum():
+        from .data import column
+
+        # every loss cell must be a number (an error names the row): a text cell is never dropped silently
+        loss = column(table, col("loss"), "observed loss")
+        if args.drop_highest >= loss.size:
             raise ValueError(f"--drop-highest {args.drop_highest} would drop every run")
-        threshold = loss.nlargest(args.drop_highest).iloc[-1]
-        table = table[loss < threshold].reset_index(drop=True)
+        # exactly K rows, the highest losses first; among equal losses the earlier rows go first
+        drop = np.argsort(-loss, kind="stable")[:args.drop_highest]
+        keep = np.ones(loss.size, dtype=bool)
+        keep[drop] = False
+        table = table[keep].reset_index(drop=True)
     return table
 
 
@@ -257,12 +263,19 @@ def _cmd_optimal(args) -> int:
     budgets = _budgets(args.budget)
     if not budgets:
         raise ValueError("give at least one --budget FLOPS")
+    if not isinstance(doc.get("law"), str) or not isinstance(doc.get("params"), dict):
+        raise ValueError(f"{args.fit} has no law name and params mapping (write one with 'lawfit fit ... --json "
+                         f"FILE')")
     law = laws.get(doc["law"])
     params = {k: v for k, v in doc["params"].items() if k in law.param_names}
+    for k, v in params.items():  # JSON true is not 1, and 1e400 reads as inf: neither is a parameter value
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{args.fit}: parameter {k!r} must be a finite number, got {json.dumps(v)}")
     table = allocation.compute_optimal(params, budgets, law=law)
     if args.json:
         _write_json(args.json, {"schema": "lawfit.optimal/1", "law": law.name,
-                                 "allocation": table.to_dict("records")})
+                                 "allocation": [{k: _clean(v) for k, v in row.items()}
+                                                for row in table.to_dict("records")]})
     if args.json != "-":
         print(f"compute-optimal allocation for {law.name} (C = 6 N D), from {args.fit}")
         for row in table.to_dict("records"):
@@ -338,7 +351,8 @@ def _fit_options(p, plot_required: bool = False) -> None:
     p.add_argument("--map", action="append", metavar="NAME=COLUMN",
                    help="read law variable NAME (or 'loss') from COLUMN; repeatable")
     p.add_argument("--drop-highest", type=int, default=0, metavar="K",
-                   help="drop the K runs with the highest loss (Epoch's protocol drops 5)")
+                   help="drop exactly K runs, those with the highest loss (of equal losses, the earlier rows; "
+                        "Epoch's protocol drops 5)")
     p.add_argument("--bootstrap", type=int, metavar="N", help="refit on N bootstrap resamples")
     p.add_argument("--seed", type=int, default=None, help="seed of the resamples")
     p.add_argument("--strategy", default="smart", choices=["smart", "pruned", "exhaustive", "fixed"],
@@ -408,7 +422,8 @@ def main(argv=None) -> int:
     p.add_argument("--mode", default="auto", choices=["auto", "curves", "final"],
                    help="approach 1: training curves, or final losses only (the envelope of final points)")
     p.add_argument("--grid", type=int, default=1500, help="approach 1: log-spaced budgets along the envelope")
-    p.add_argument("--drop-highest", type=int, default=0, metavar="K", help="drop the K runs with the highest loss")
+    p.add_argument("--drop-highest", type=int, default=0, metavar="K",
+                   help="drop exactly K runs, those with the highest loss (of equal losses, the earlier rows)")
     p.add_argument("--bootstrap", type=int, metavar="N", help="N bootstrap resamples for intervals")
     p.add_argument("--seed", type=int, default=None, help="seed of the resamples")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")

@@ -7,8 +7,9 @@ evaluator and by the CUDA backend; adding a law needs no compiled code.
 Lowering rewrites the natural-scale expression into a numerically stable form:
 
 * a parameter with a log transform, P = exp(p), enters as ``exp(p)``;
-* ``x ** c`` becomes ``exp(c * log x)``, ``a / b`` becomes ``a * (1 / b)`` and ``1 / exp(u)`` becomes
-  ``exp(-u)``; products of exponentials merge, ``log(exp(u))`` is ``u``;
+* ``x ** c`` becomes ``exp(c * log x)`` (for an integer ``c`` and a base not known to be positive, products
+  and ``1 / x``, so ``(c - 1)**3`` is finite for ``c < 1``), ``a / b`` becomes ``a * (1 / b)`` and
+  ``1 / exp(u)`` becomes ``exp(-u)``; products of exponentials merge, ``log(exp(u))`` is ``u``;
 * ``log`` of a data variable becomes a precomputed feature column ``log(N)``;
 * ``log`` of a sum of positive terms becomes a max-shifted log-sum-exp over the terms' logarithms, with
   non-negative terms that have no logarithm (a linear parameter E >= 0) kept as linear arguments.
@@ -70,6 +71,10 @@ class Program:
 # IR nodes are nested tuples: (op, *operands) or ("const", value), ("feat", var, kind), ("param", k),
 # ("lse", ((arg, flag), ...)).
 C = lambda v: ("const", float(v))  # noqa: E731
+
+
+# Integer powers x**k of a base not known to be positive are products up to this |k| (see _Lowerer.int_pow).
+_MAX_INT_POW = 64
 
 
 def _is_const(x, v=None):
@@ -207,16 +212,34 @@ class _Lowerer:
                 return a
             if c == 0.0:
                 return C(1.0)
-            if c == 2.0 and not self.positive(a):
-                return self.mul(a, a)
-            if c == -1.0 and not self.positive(a):
-                return self.recip(a)
+            if c == int(c) and not self.positive(a):
+                # x**k for an integer k and a base of unknown sign: exp(k log x) would be NaN for x < 0
+                # where x**k is finite, so multiply (exact derivatives) and take 1/x**|k| for k < 0.
+                return self.int_pow(a, int(c))
             if _is_const(a) and a[1] > 0:
                 try:
                     return C(a[1] ** c)
                 except OverflowError:  # 10.0 ** 400: caught below as a non-finite constant
                     return C(math.inf)
         return self.exp(self.mul(b, self.log(a)))
+
+    def int_pow(self, a, k: int):
+        """``a ** k`` for an integer ``k != 0`` by repeated squaring (at most ~2 log2 |k| products) when
+        |k| <= _MAX_INT_POW; beyond that ``a ** k = (a * a) ** (k / 2)`` (times ``a`` for odd k), the square
+        being non-negative, so exp(log) stays real."""
+        m = abs(k)
+        if m > _MAX_INT_POW:
+            half = self.exp(self.mul(C(m // 2), self.log(self.mul(a, a))))
+            out = self.mul(a, half) if m % 2 else half
+        else:
+            out, base = None, a
+            while m:
+                if m & 1:
+                    out = base if out is None else self.mul(out, base)
+                m >>= 1
+                if m:
+                    base = self.mul(base, base)
+        return self.recip(out) if k < 0 else out
 
     def _terms(self, a):
         if a[0] == "add":

@@ -124,6 +124,15 @@ def prepare(law, data: Any, target: str | None = "loss", columns: Mapping[str, s
         else:
             cols[v] = column({v: np.asarray(fn(*(cols[i] for i in inputs)), dtype=float)}, v,
                              f"law variable {v}, derived from {', '.join(inputs)}")
+    for a, b in getattr(law, "at_most", ()):  # e.g. unique tokens U_D <= tokens seen D, at every run
+        if cols[a].shape == cols[b].shape:  # (different lengths are reported below)
+            bad = np.flatnonzero(cols[a] > cols[b])
+            if bad.size:
+                i = bad[0]
+                raise ValueError(
+                    f"row {i}: {a} = {cols[a][i]:g} exceeds {b} = {cols[b][i]:g} (columns {columns.get(a, a)!r}, "
+                    f"{columns.get(b, b)!r}); law {law.name!r} needs {a} <= {b} at every run"
+                    + (f" ({bad.size - 1} more rows)" if bad.size > 1 else ""))
     y = loss = None
     sizes = {columns.get(v, v): arr.size for v, arr in cols.items()}
     if target is not None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import compiler
 from .expr import Expr, parse
+from .expr import expm1 as _expm1
 
 __all__ = ["Param", "Law", "law", "get", "available", "chinchilla", "chinchilla_linear_e", "chinchilla_tied",
            "saturating", "power_law", "kaplan", "kaplan_learning_curve", "data_constrained"]
@@ -129,6 +130,7 @@ class Law:
         log_space: bool = False,
         derived: Mapping[str, tuple] | None = None,
         loss_params: Sequence[Param] = (),
+        at_most: Sequence[tuple[str, str]] = (),
     ):
         self.name = str(name)
         params, loss_params = tuple(params), tuple(loss_params)
@@ -158,6 +160,12 @@ class Law:
         clash = set(self.variables) & set(names)
         if clash:
             raise ValueError(f"law {self.name!r}: {sorted(clash)} named both a variable and a parameter")
+        # Pairs (a, b) of variables with a <= b required at every run (unique tokens U_D <= tokens seen D),
+        # checked by data.prepare with an error naming the row.
+        self.at_most = tuple((str(a), str(b)) for a, b in at_most)
+        for a, b in self.at_most:
+            if a not in self.variables or b not in self.variables:
+                raise ValueError(f"law {self.name!r}: at_most pair ({a!r}, {b!r}) must name variables of the law")
         try:
             self._build(expression, formula, description, log_space, derived)
         except RecursionError:
@@ -226,7 +234,7 @@ class Law:
                           description="scale of the Huber likelihood of the log residuals")
             cached = Law(self.name, self.expression, self.variables, self.params, formula=self.formula,
                          description=self.description, log_space=self.log_space, derived=self.derived,
-                         loss_params=(sigma,))
+                         loss_params=(sigma,), at_most=self.at_most)
             self._with_scale = cached
         return cached
 
@@ -550,20 +558,128 @@ def kaplan_learning_curve() -> Law:
     )
 
 
-def data_constrained(tokens_per_param: float = 20.0) -> Law:
+class _UniqueParamsPerToken:
+    """U_N = min(N, U_D / tokens_per_param) (a plain class, so the law pickles for worker processes)."""
+
+    def __init__(self, ratio: float):
+        self.ratio = float(ratio)
+
+    def __call__(self, N, U_D):
+        return np.minimum(N, U_D / self.ratio)
+
+
+class _ComputeOptimalParams:
+    """U_N = min(N, N_opt(U_D)): N_opt(U_D) is the compute-optimal N whose optimal D is U_D under the Chinchilla
+    law E + A/N^alpha + B/D^beta. Along C = 6 N D the optimum is N = G (C/6)^a, D = (C/6)^b / G, with
+    G = (alpha A / (beta B))^(1 / (alpha + beta)), a = beta / (alpha + beta), b = alpha / (alpha + beta); so
+    C/6 = (G U_D)^(1/b) and N_opt(U_D) = G (G U_D)^(beta / alpha), computed in logarithms."""
+
+    def __init__(self, A: float, B: float, alpha: float, beta: float):
+        self.log_g = (math.log(alpha * A) - math.log(beta * B)) / (alpha + beta)
+        self.ratio = beta / alpha
+
+    def n_opt(self, U_D):
+        with np.errstate(over="ignore"):
+            return np.exp(self.log_g + self.ratio * (np.log(U_D) + self.log_g))
+
+    def __call__(self, N, U_D):
+        return np.minimum(N, self.n_opt(U_D))
+
+
+_BASE = ("E", "A", "B", "alpha", "beta")
+
+
+def _base_values(base) -> dict[str, float]:
+    """E, A, B, alpha, beta of a base Chinchilla fit (a FitResult of a law of that form) or a mapping."""
+    from .fitting import FitResult
+
+    if isinstance(base, FitResult):
+        from .allocation import _chinchilla_roles
+
+        roles = _chinchilla_roles(base.law)
+        if roles is None:
+            raise ValueError(f"base: law {base.law.name!r} is not of the Chinchilla form E + A / N^alpha + "
+                             f"B / D^beta; fit 'chinchilla' on the single-epoch runs")
+        if not base.success:
+            raise ValueError(f"base: the Chinchilla fit did not converge ({base.status.name}: {base.message})")
+        values = {r: base.params[n] for r, n in roles.items()}
+    elif isinstance(base, Mapping):
+        unknown = sorted(set(map(str, base)) - set(_BASE))
+        missing = [k for k in _BASE if k not in base]
+        if unknown or missing:
+            raise ValueError(f"base must give exactly {list(_BASE)}" + (f"; missing {missing}" if missing else "")
+                             + (f"; unknown {unknown}" if unknown else ""))
+        values = {}
+        for k in _BASE:
+            v = base[k]
+            if isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"base: {k} must be a real number, got {v!r}")
+            values[k] = _real(v, k, "base value")
+    else:
+        raise TypeError(f"base must be a lawfit.FitResult of a Chinchilla fit or a mapping of "
+                        f"{', '.join(_BASE)}, got {type(base).__name__}")
+    for k, v in values.items():
+        if not math.isfinite(v) or v < 0 or (v == 0 and k != "E"):
+            raise ValueError(f"base: {k} = {v!r} must be finite and " + (">= 0" if k == "E" else "> 0"))
+    return values
+
+
+def data_constrained(tokens_per_param: float | None = None, *, base=None) -> Law:
     """Muennighoff et al. (2023), data-constrained scaling: ``L = E + A / N'**alpha + B / D'**beta`` with
 
     ``D' = U_D + U_D R_D* (1 - exp(-R_D / R_D*))``, ``R_D = D / U_D - 1`` (repeated epochs of the U_D unique
     tokens count less and less), and likewise ``N' = U_N + U_N R_N* (1 - exp(-R_N / R_N*))``,
-    ``R_N = N / U_N - 1``, where U_N, the parameters worth having for U_D unique tokens, is read from a
-    ``U_N`` column or taken as ``min(N, U_D / tokens_per_param)``.
+    ``R_N = N / U_N - 1``, where U_N is the number of parameters worth having for U_D unique tokens.
 
-    Inputs: N, D, U_D (and optionally U_N). ``e, a, b = log E, log A, log B``; ``alpha``, ``beta`` linear;
-    ``R_D*``, ``R_N*`` on the log scale (``log_RD``, ``log_RN``; Muennighoff et al. found 15.4 and 5.3).
-    Default grid: 128 points.
+    The paper's procedure, ``data_constrained(base=fit)``: fit the Chinchilla law on single-epoch runs
+    (``D == U_D``), freeze it, and fit only ``R_D*`` and ``R_N*`` (``RD``, ``RN``, on the log scale:
+    ``log_RD``, ``log_RN``) on all runs. ``base`` is that fit (a :class:`~lawfit.FitResult` of a law of the
+    Chinchilla form) or a mapping of E, A, B, alpha, beta. U_N = min(N, N_opt(U_D)), with N_opt(U_D) the
+    compute-optimal N for U_D tokens under the base law (G (G U_D)^(beta/alpha), G as in
+    :mod:`lawfit.allocation`), unless the data has a ``U_N`` column. Default grid: 25 points. With the paper's
+    fit (alpha = beta = 0.3526596, A = e^6.255414, B = e^7.3049974, E = e^0.6254804, R_N* = 5.309743,
+    R_D* = 15.387756) it predicts 2.2256441 at N = 6.34e9, D = 242e9, U_D = 25e9.
+
+    Without ``base``: all seven parameters are fitted jointly (``e, a, b = log E, log A, log B``; alpha, beta
+    linear; default grid 128 points) and U_N = min(N, U_D / tokens_per_param) (default 20) unless the data has
+    a ``U_N`` column: a fixed ratio, which the compute-optimal ratio equals only for one set of base parameters.
+
+    Inputs: N, D, U_D (and optionally U_N); every run needs U_D <= D (and U_N <= N), else a ValueError naming
+    the row.
     """
-    if not (tokens_per_param > 0):
-        raise ValueError(f"tokens_per_param must be positive, got {tokens_per_param!r}")
+    order = (("U_D", "D"), ("U_N", "N"))
+    if base is not None:
+        if tokens_per_param is not None:
+            raise ValueError("data_constrained: give tokens_per_param or base, not both (with a base law, U_N is "
+                             "the compute-optimal N for U_D tokens)")
+        v = _base_values(base)
+        N, D, U_D, U_N, RD, RN = (Expr("sym", name=n) for n in ("N", "D", "U_D", "U_N", "RD", "RN"))
+        E, A, B, alpha, beta = (Expr.wrap(v[k]) for k in _BASE)
+        n_eff = U_N * (1 + RN * (-_expm1(-(N / U_N - 1) / RN)))
+        d_eff = U_D * (1 + RD * (-_expm1(-(D / U_D - 1) / RD)))
+        values = ", ".join(f"{k} = {v[k]:.7g}" for k in _BASE)
+        return Law(
+            "data_constrained",
+            E + A / n_eff ** alpha + B / d_eff ** beta,
+            ("N", "D", "U_D", "U_N"),
+            (
+                Param("RD", "log", internal="log_RD", grid=tuple(math.log(x) for x in (1.0, 3.0, 10.0, 30.0, 100.0)),
+                      description="R_D*: repetitions of the data at which returns have decayed by 1/e"),
+                Param("RN", "log", internal="log_RN", grid=tuple(math.log(x) for x in (0.3, 1.0, 3.0, 10.0, 30.0)),
+                      description="R_N*: the same for excess parameters"),
+            ),
+            formula=f"E + A / N'^alpha + B / D'^beta with the base law frozen ({values}), "
+                    "D' = U_D + U_D R_D* (1 - exp(-(D/U_D - 1) / R_D*)), N' likewise with U_N = min(N, N_opt(U_D))",
+            description="Muennighoff et al. (2023) data-constrained law: R_D*, R_N* on a frozen Chinchilla fit; "
+                        "U_D unique tokens.",
+            derived={"U_N": (("N", "U_D"), _ComputeOptimalParams(v["A"], v["B"], v["alpha"], v["beta"]))},
+            at_most=order,
+        )
+    if tokens_per_param is None:
+        tokens_per_param = 20.0
+    if isinstance(tokens_per_param, (bool, np.bool_)) or not isinstance(tokens_per_param, (int, float, np.number)) \
+            or not (0 < tokens_per_param < math.inf):
+        raise ValueError(f"tokens_per_param must be a positive number, got {tokens_per_param!r}")
     ratio = float(tokens_per_param)
     return Law(
         "data_constrained",
@@ -584,7 +700,8 @@ def data_constrained(tokens_per_param: float = 20.0) -> Law:
         formula="E + A / N'^alpha + B / D'^beta, D' = U_D + U_D R_D* (1 - exp(-(D/U_D - 1) / R_D*)), "
                 "N' likewise with U_N",
         description="Muennighoff et al. (2023) data-constrained law; U_D unique tokens.",
-        derived={"U_N": (("N", "U_D"), lambda N, U_D: np.minimum(N, U_D / ratio))},
+        derived={"U_N": (("N", "U_D"), _UniqueParamsPerToken(ratio))},
+        at_most=order,
     )
 
 
