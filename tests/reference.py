@@ -143,17 +143,35 @@ def squared(r, delta=None):
     return r * r / 2, r, np.ones_like(r)
 
 
-def objective(law, data, theta, weights=None, loss="huber", delta=1e-3):
-    """Objective, gradient and Hessian (long double) of sum_i w_i rho(log L_hat_i - log L_i) at ``theta``.
+def quantile(r, q):
+    """Pinball loss: (1 - q) r for r > 0, -q r for r < 0 (derivatives away from r = 0)."""
+    return np.where(r > 0, (1 - q) * r, -q * r), np.where(r > 0, 1 - q, -q).astype(r.dtype), np.zeros_like(r)
+
+
+def absolute(r, delta=None):
+    return np.abs(r), np.sign(r), np.zeros_like(r)
+
+
+LOSSES = {"huber": huber, "squared": squared, "quantile": quantile, "absolute": absolute}
+
+
+def objective(law, data, theta, weights=None, loss="huber", delta=1e-3, residual="log"):
+    """Objective, gradient and Hessian (long double) of sum_i w_i rho(r_i) at ``theta``, with
+    r = log L_hat - log L (residual="log") or L_hat - L ("linear"); ``delta`` is the loss's parameter.
 
     Also returns the per-point quantities, as a dict, for error bounds in tests.
     """
     lp = log_prediction(law, data, theta)
     y = np.log(np.asarray(data["loss"], dtype=np.float64).astype(LD))
+    if residual == "linear":
+        with np.errstate(all="ignore"):
+            e = np.exp(lp.v)
+            lp = lp.apply(e, e, e)
+        y = np.asarray(data["loss"], dtype=np.float64).astype(LD)
     w = np.ones(len(y), dtype=LD) if weights is None else np.asarray(weights, dtype=np.float64).astype(LD)
     keep = w != 0  # a zero-weight point does not enter the sum at all (even if its prediction is not finite)
     r = lp.v[keep] - y[keep]
-    rho, d1, d2 = (huber if loss == "huber" else squared)(r, LD(delta))
+    rho, d1, d2 = LOSSES[loss](r, LD(delta))
     w, g, h = w[keep], lp.g[keep], lp.h[keep]
     f = np.sum(w * rho)
     grad = np.sum((w * d1)[:, None] * g, axis=0)
