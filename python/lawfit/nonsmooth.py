@@ -9,7 +9,10 @@ many residuals are zero as there are free parameters not held on a bound. The ro
    Then a continuation: the same fits with thresholds 10x smaller each time (1e-4, 1e-5, 1e-6), each from
    the previous end points, so the end points lie within O(delta) of the vertex.
 2. **Vertex step** (:func:`polish`). The m residuals closest to zero form the active set Z; Newton's method on
-   ``r_Z(x) = 0`` lands on the vertex. There, the first-order conditions of the non-smooth problem are checked
+   ``r_Z(x) = 0`` lands on the vertex. (When fewer than m residuals are zero at the smooth end point, the
+   optimum lies on a piece where F is smooth along the other directions: Newton's method on the Lagrange
+   conditions of "minimise the smooth terms subject to r_Z = 0" finds it, with the same multiplier check
+   and a second-order check on the tangent space.) There, the first-order conditions of the non-smooth problem are checked
    exactly: with ``v = J_Z^-T g`` (g the gradient of the terms outside Z), optimality is
    ``-a w_j <= v_j <= b w_j`` for every j in Z, and for a parameter held on a bound, the directional
    derivative into the box is non-negative. When some j violates it, leaving its kink in the violating
@@ -98,6 +101,83 @@ def _newton(law, con, ds, spec, x, Z, mv, iters: int = 40):
     return xs, r, J
 
 
+def _lagrangian_grad(law, con, ds, spec, w, x, Z, lam, sgn):
+    r, J = jacobian(law, con, ds, spec, x)
+    c = w * sgn
+    c[Z] = lam
+    with np.errstate(all="ignore"):
+        return J.T @ c, r, J
+
+
+def _manifold(law, con, ds, spec, w, x0, Z, mv, held, tiny, f0, tol, iters: int = 30):
+    """The optimum where the k < m residuals Z are zero and F is smooth along the rest: Newton on the
+    Lagrange conditions (Hessian of the Lagrangian by central differences of the exact Jacobian), then the
+    multiplier and second-order checks. Returns (x, fun, ok)."""
+    a, b = slopes(spec)
+    act = w > 0
+    x = x0.copy()
+    r, J = jacobian(law, con, ds, spec, x)
+    sgn = np.where(r > 0, a, -b) * act
+    out = act.copy()
+    out[Z] = False
+    g = J.T @ np.where(out, w * sgn, 0.0)
+    JZ = J[np.ix_(Z, mv)]
+    lam = np.linalg.lstsq(JZ.T, -g[mv], rcond=None)[0]
+    m, k = int(mv.sum()), len(Z)
+    for _ in range(iters):
+        G, r, J = _lagrangian_grad(law, con, ds, spec, np.where(out, w, 0.0), x, Z, lam, sgn)
+        H = np.empty((m, m))
+        idx = np.flatnonzero(mv)
+        for col, j in enumerate(idx):
+            hj = 1e-6 * (1.0 + abs(x[j]))
+            xp, xm = x.copy(), x.copy()
+            xp[j] += hj
+            xm[j] -= hj
+            gp = _lagrangian_grad(law, con, ds, spec, np.where(out, w, 0.0), xp, Z, lam, sgn)[0]
+            gm = _lagrangian_grad(law, con, ds, spec, np.where(out, w, 0.0), xm, Z, lam, sgn)[0]
+            with np.errstate(all="ignore"):
+                H[:, col] = (gp[mv] - gm[mv]) / (2 * hj)
+        if not np.all(np.isfinite(H)):
+            return x0, f0, False
+        H = 0.5 * (H + H.T)
+        JZ = J[np.ix_(Z, mv)]
+        K = np.block([[H, JZ.T], [JZ, np.zeros((k, k))]])
+        rhs = -np.concatenate([G[mv], r[Z]])
+        try:
+            step = np.linalg.solve(K, rhs)
+        except np.linalg.LinAlgError:
+            return x0, f0, False
+        if not np.all(np.isfinite(step)):
+            return x0, f0, False
+        x = x.copy()
+        x[mv] += step[:m]
+        lam = lam + step[m:]
+        if np.any(x < con.lower) or np.any(x > con.upper):
+            return x0, f0, False
+        if np.all(np.abs(step[:m]) <= 1e-14 * (1.0 + np.abs(x[mv]))):
+            break
+    r, J = jacobian(law, con, ds, spec, x)
+    if np.any((r[out] > 0) != (sgn[out] > 0)):  # a residual off its kink changed sign: not this piece
+        return x0, f0, False
+    f = _objective(r[act], w[act], a, b)
+    if not np.isfinite(f) or f > f0 * (1 + 1e-12) + 1e-300:
+        return x0, f0, False
+    ratio = lam / w[Z]
+    ok = bool(np.all(ratio >= -b - tol) and np.all(ratio <= a + tol))
+    # second order: the Lagrangian's Hessian on the tangent space of {r_Z = 0} is positive semidefinite
+    JZ = J[np.ix_(Z, mv)]
+    _, sv, vt = np.linalg.svd(JZ)
+    null = vt[k:].T
+    if null.size:
+        ev = np.linalg.eigvalsh(null.T @ H @ null)
+        ok = ok and bool(ev.min() >= -1e-8 * max(1.0, abs(ev).max()))
+    if held.any():
+        G = _lagrangian_grad(law, con, ds, spec, np.where(out, w, 0.0), x, Z, lam, sgn)[0]
+        inward = np.where(x[held] <= con.lower[held] + tiny[held], 1.0, -1.0)
+        ok = ok and bool(np.all(G[held] * inward >= -tol * (1.0 + np.abs(G).max())))
+    return x, f, ok
+
+
 def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int = 60, tol: float = 1e-9):
     """The vertex nearest ``x0`` that satisfies the non-smooth optimality conditions, by Newton's method and
     simplex-like exchanges. Returns ``(x, fun, ok)``: ``ok`` is False when no verified vertex was found
@@ -117,7 +197,12 @@ def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int
     cand = np.flatnonzero(act)
     if m == 0 or cand.size < m:
         return best_x, best_f, False
-    Z = cand[np.argsort(np.abs(r0[cand]), kind="stable")[:m]]
+    order = cand[np.argsort(np.abs(r0[cand]), kind="stable")]
+    unit = 1.0 if spec.residual == "log" else float(np.median(np.abs(ds.raw_loss)))
+    k = int(np.sum(np.abs(r0[order[:m]]) <= 10 * CONTINUATION[-1] * unit))
+    if 0 < k < m:  # fewer zero residuals than free parameters: smooth in the other directions
+        return _manifold(law, con, ds, spec, w, x0, order[:k], mv, held, tiny, best_f, tol)
+    Z = order[:m]
     x = x0
     for _ in range(max_exchanges):
         res = _newton(law, con, ds, spec, x, Z, mv)
