@@ -152,7 +152,12 @@ def absolute(r, delta=None):
     return np.abs(r), np.sign(r), np.zeros_like(r)
 
 
-LOSSES = {"huber": huber, "squared": squared, "quantile": quantile, "absolute": absolute}
+def cauchy(r, c):
+    u2 = (r / c) ** 2
+    return c * c / 2 * np.log1p(u2), r / (1 + u2), (1 - u2) / (1 + u2) ** 2
+
+
+LOSSES = {"huber": huber, "squared": squared, "quantile": quantile, "absolute": absolute, "cauchy": cauchy}
 
 
 def objective(law, data, theta, weights=None, loss="huber", delta=1e-3, residual="log"):

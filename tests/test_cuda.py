@@ -237,6 +237,26 @@ def test_losses_and_keep_best(name, loss, delta):
     np.testing.assert_array_equal(gpu.x[1], st[0])  # not run: x is the start (clipped into the bounds)
 
 
+@pytest.mark.parametrize("loss, kw", [("cauchy", {"c": 0.05}), ("squared", {"residual": "linear"}),
+                                      ("huber", {"residual": "linear", "delta": 0.01}),
+                                      ("quantile", {"q": 0.3}), ("absolute", {"residual": "linear"})])
+def test_objectives_agree_with_the_cpu(loss, kw):
+    """Every loss of the registry and the linear residual: the same fits and the same objective values."""
+    law = make_law("chinchilla")
+    data, truth = dataset(law)
+    st = near(truth, 3)
+    if loss in ("quantile", "absolute"):  # fitted through the smooth stage and the exact vertex step
+        cpu, gpu = both(law, data, st, weights=counts(2), loss=loss, **kw)
+        assert np.all(cpu.success) and np.all(gpu.success)
+        assert rel_diff(cpu.fun, gpu.fun) <= 1e-9
+    else:
+        assert_same_best(law, data, st, weights=counts(2), loss=loss, **kw)
+    ev = [lawfit.evaluate(law, data, st, loss=loss, derivatives=2, backend=b, **kw) for b in ("cpu", "cuda")]
+    assert rel_diff(ev[0].fun, ev[1].fun) <= 1e-12
+    np.testing.assert_allclose(ev[1].grad, ev[0].grad, rtol=1e-9, atol=1e-12 * np.abs(ev[0].grad).max())
+    np.testing.assert_allclose(ev[1].hess, ev[0].hess, rtol=1e-9, atol=1e-12 * np.abs(ev[0].hess).max())
+
+
 CONSTRAINTS = {
     # the optimum's alpha (~0.35) lies above 0.3: the fit ends on the bound (status 1, at_bound bit 3)
     "bound_active": dict(bounds={"alpha": (0.0, 0.3), "B": (1.0, 1e5)}),

@@ -17,6 +17,7 @@ loss                 rho(r)                                                 para
 ``squared``          r^2/2                                                  none
 ``absolute``         abs(r)                                                 none
 ``quantile``         (1 - q) r for r > 0, -q r for r < 0 (pinball)          ``q`` (0.5)
+``cauchy``           c^2/2 log(1 + (r/c)^2)                                 ``c`` (0.01)
 ``huber_likelihood`` huber(r/sigma) + log sigma + log Z(delta), sigma fitted ``delta`` (1e-3)
 ==================== ====================================================== ===========================
 
@@ -122,6 +123,10 @@ _register(LossDef("quantile", "quantile", lambda r, q: np.where(r > 0, (1.0 - q)
                   "wd1 = wk * (1.0 - P) if r > 0.0 else (-wk * P if r < 0.0 else 0.0)\nwd2 = 0.0\n",
                   "q", 0.5, _open_unit("q"), kinked=True,
                   doc="pinball loss of the q-quantile (L_hat estimates the q-quantile of L), fitted exactly"))
+_register(LossDef("cauchy", "cauchy", lambda r, c: 0.5 * c * c * np.log1p((r / c) ** 2),
+                  "u = r / P\nden = 1.0 + u * u\nrho = 0.5 * P * P * LOG1P(u * u)\nwd1 = wk * (r / den)\n"
+                  "wd2 = wk * ((1.0 - u * u) / (den * den))\n", "c", 1e-2, _positive("c"),
+                  doc="Cauchy (Lorentzian) c^2/2 log(1 + (r/c)^2): redescending, for heavy outliers"))
 _register(LossDef("huber_likelihood", "huber_likelihood", _huber, "", "delta", 1e-3, _positive("delta"),
                   fits_scale=True,
                   doc="Epoch AI's negative log likelihood of a Huber-type error with fitted scale sigma"))

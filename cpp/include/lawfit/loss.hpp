@@ -81,6 +81,18 @@ struct Quantile {
     }
 };
 
+// Cauchy (Lorentzian): c^2/2 log(1 + (r/c)^2); rho'' < 0 beyond |r| = c (a redescending loss).
+struct Cauchy {
+    static const char* check(double c) { return positive_finite(c) ? nullptr : "c must be positive and finite"; }
+    static constexpr bool curvature = false;
+    static inline void point(double r, double w, double c, double, double& rho, double& wd1, double& wd2) {
+        const double u = r / c, den = 1.0 + u * u;
+        rho = 0.5 * c * c * std::log1p(u * u);
+        wd1 = w * (r / den);
+        wd2 = w * ((1.0 - u * u) / (den * den));
+    }
+};
+
 }  // namespace loss
 
 // X(kind number, name, struct): the one list. Kind 2 is the Huber likelihood (loss_kernel.hpp), with
@@ -89,7 +101,8 @@ struct Quantile {
     X(0, huber, ::lawfit::loss::Huber)       \
     X(1, squared, ::lawfit::loss::Squared)   \
     X(3, absolute, ::lawfit::loss::Absolute) \
-    X(4, quantile, ::lawfit::loss::Quantile)
+    X(4, quantile, ::lawfit::loss::Quantile) \
+    X(5, cauchy, ::lawfit::loss::Cauchy)
 
 constexpr std::int32_t kLossHuberLikelihood = 2;
 
