@@ -17,9 +17,11 @@ from .fitting import FitResult, fit
 from .laws import Law, Param, law
 from .runner import Interrupted
 from .status import Status
+from .warnings import IdentifiabilityWarning, IllConditionedWarning, LawfitWarning
 
 __version__ = "0.1.0"
 
 __all__ = ["fit", "FitResult", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
            "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",
-           "Interrupted", "isoflop", "__version__"]
+           "Interrupted", "isoflop", "LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning",
+           "__version__"]
