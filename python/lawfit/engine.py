@@ -482,16 +482,19 @@ def _identifiable_rows(law, ds: Dataset, con: Constraints, w):
     cannot satisfy this is a ValueError; a weight row that does not (a bootstrap resample with too few distinct
     runs, an empty row) gets weight 0, so the core skips it: NOT_RUN, one failed fit, not an aborted batch.
     Returns the weights to use (a copy when changed)."""
-    n_prog = law.program.n_params
+    n_prog = law.n_params - len(getattr(law, "loss_params", ()))
     need_points = len({int(j) for j in con.free_index[:n_prog] if j >= 0})
     need_runs = con.n_free
     G, inv = _point_groups(ds)
     names = ", ".join(con.free_names)
-    if ds.n < need_runs or G < need_points:
-        what = (f"{ds.n} run(s)" if ds.n < need_runs
-                else f"{G} distinct point(s) ({', '.join(v for v, _ in law.program.features) or 'no variables'})")
-        raise ValueError(f"the data has {what} but the fit has {need_runs} free parameters ({names}): the law is "
-                         f"not identified; fix or tie parameters, or add runs")
+    if ds.n < need_runs:
+        raise ValueError(f"the data has {ds.n} run(s) but the fit has {need_runs} free parameters ({names}): the "
+                         f"law is not identified; fix or tie parameters, or add runs")
+    if G < need_points:
+        variables = ", ".join(dict.fromkeys(v for v, _ in law.program.features)) or "no variables"
+        raise ValueError(f"the data has {G} distinct point(s) ({variables}) but the fit has {need_points} free "
+                         f"parameters in the law's formula ({names}): the law is not identified; fix or tie "
+                         f"parameters, or add runs at other points")
     if w is None:
         return None
     pos = w > 0
