@@ -416,10 +416,13 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
 
 def _natural_failed(law, theta: np.ndarray) -> np.ndarray:
     """Where a fit's natural parameters are not all finite (a log parameter beyond ~709 is exp(...) = inf)."""
-    bad = np.zeros(theta.shape[:-1], dtype=bool)
-    for i, p in enumerate(law.params):
-        bad |= ~np.isfinite(p.to_natural(theta[..., i]))
-    return bad
+    logp = np.array([p.transform == "log" for p in law.params])
+    bad = ~np.isfinite(theta)
+    big = logp & (theta > 709.0)  # exp overflows above log(max float) = 709.78...
+    if big.any():
+        with np.errstate(over="ignore"):
+            bad |= big & ~np.isfinite(np.exp(np.where(big, theta, 0.0)))
+    return bad.any(axis=-1)
 
 
 def _natural_finite(res: BatchFit, refit_all) -> BatchFit:

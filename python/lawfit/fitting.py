@@ -235,20 +235,22 @@ def _direction(names, vec) -> str:
 def free_hessian(h: np.ndarray, free_index: np.ndarray) -> np.ndarray:
     """The Hessian over the free parameters from the full one (J^T h J, J = d theta / d x: fixed parameters
     drop out, tied ones add up), by indexing, so a non-finite entry of a fixed parameter does not spread."""
-    idx = np.flatnonzero(np.asarray(free_index) >= 0)
+    free_index = np.asarray(free_index)
+    idx = np.flatnonzero(free_index >= 0)
     m = int(np.max(free_index)) + 1 if idx.size else 0
+    sub = h[np.ix_(idx, idx)]
+    if np.array_equal(free_index[idx], np.arange(m)):  # no ties: the free parameters in order
+        return sub.copy()
     out = np.zeros((m, m))
-    for k in idx:
-        for l in idx:
-            out[free_index[k], free_index[l]] += h[k, l]
+    np.add.at(out, (free_index[idx][:, None], free_index[idx][None, :]), sub)
     return out
 
 
 def hessian_analysis(hess: np.ndarray, names) -> tuple[float, float, str]:
     """(smallest / largest eigenvalue, condition number, direction of the smallest eigenvalue) of a free-parameter
     Hessian scaled to a unit diagonal. The direction is given on the parameters' own (internal) scale: moving the
-    parameters along it changes the objective least. A parameter with no curvature is that direction by itself.
-    A Hessian that is not finite gives (nan, nan, "")."""
+    parameters along it changes the objective least; it is "" when the ratio exceeds COND_RTOL (nothing to report).
+    A parameter with no curvature is that direction by itself. A Hessian that is not finite gives (nan, nan, "")."""
     hess = np.asarray(hess, dtype=float)
     if not np.all(np.isfinite(hess)):
         return math.nan, math.nan, ""
@@ -263,7 +265,7 @@ def hessian_analysis(hess: np.ndarray, names) -> tuple[float, float, str]:
     ev, vecs = np.linalg.eigh(hess * np.outer(s, s))
     rel = float(ev[0] / ev[-1])
     cond = float(ev[-1] / ev[0]) if ev[0] > 0 else math.inf
-    return rel, cond, _direction(names, vecs[:, 0] * s)
+    return rel, cond, _direction(names, vecs[:, 0] * s) if rel <= COND_RTOL else ""
 
 
 def rank_message(direction: str, rel: float, names) -> str:
