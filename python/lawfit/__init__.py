@@ -18,9 +18,11 @@ from .laws import Law, Param, law
 from .losses import Loss
 from .runner import Interrupted
 from .status import Status
+from .warnings import IdentifiabilityWarning, IllConditionedWarning, LawfitWarning
 
 __version__ = "0.1.0"
 
 __all__ = ["fit", "FitResult", "Loss", "BatchFit", "losses", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
            "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",
-           "Interrupted", "isoflop", "__version__"]
+           "Interrupted", "isoflop", "LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning",
+           "__version__"]

@@ -6,6 +6,7 @@ every refit are identical for any thread count and backend.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -298,19 +299,37 @@ def sandwich(result: FitResult, data, *, columns=None, scale: str = "natural"):
 
     H is the objective's Hessian, S the sum of the per-run score outer products (score_i = w_i rho'(r_i)
     d log L_hat_i / d theta), both from the compiled kernel: one batched evaluation with one weight row per run.
-    ``scale="natural"`` maps it through the transforms (delta method: d exp(p) = exp(p) dp). For fits without
-    fixed or tied parameters. With a Huber loss the Hessian gets curvature only from runs inside the Huber
-    band, so this can be far narrower than the bootstrap (which also sees the choice of those runs).
+    Both are taken over the fit's free parameters: a fixed parameter has zero variance and covariance, tied
+    parameters share one variance (their covariance equals it). A singular or indefinite H (a direction the data
+    do not identify) is a ValueError naming that direction.
+    ``scale="natural"`` maps it through the transforms (delta method: d exp(p) = exp(p) dp). With a Huber loss
+    the Hessian gets curvature only from runs inside the Huber band, so this can be far narrower than the
+    bootstrap (which also sees the choice of those runs).
     """
     import pandas as pd
 
+    from .fitting import RANK_RTOL, free_hessian, hessian_analysis, rank_message
+
+    if scale not in ("natural", "internal"):
+        raise ValueError(f"scale must be 'natural' or 'internal', got {scale!r}")
     law = result.law
     ds = prepare(law, data, columns=columns)
     if result.loss not in ("huber", "squared"):
         raise ValueError(f"sandwich covariance supports the huber and squared losses, not {result.loss!r}")
+    con = result.constraints if result.constraints is not None else engine.constraints(law)
+    J = np.zeros((law.n_params, con.n_free))  # d theta / d x: fixed rows zero, tied rows repeat their column
+    for k, j in enumerate(con.free_index):
+        if j >= 0:
+            J[k, j] = 1.0
     theta = result.x
     spec = result.objective if result.objective is not None else result.loss
     hess = engine.evaluate(law, ds, theta[None, :], loss=spec, derivatives=2).hess[0]
+    hess = free_hessian(hess, con.free_index)
+    rel, _, direction = hessian_analysis(hess, con.free_names)
+    if math.isnan(rel):
+        raise ValueError("the objective's Hessian is not finite at this fit: no sandwich covariance")
+    if not rel > RANK_RTOL:
+        raise ValueError("no sandwich covariance: " + rank_message(direction, rel, con.free_names))
     meat = np.zeros_like(hess)
     for lo in range(0, ds.n, 1024):  # per-run scores, a block of one-hot weight rows at a time
         hi = min(ds.n, lo + 1024)
@@ -318,18 +337,17 @@ def sandwich(result: FitResult, data, *, columns=None, scale: str = "natural"):
         w[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
         g = engine.evaluate(law, ds, np.tile(theta, (hi - lo, 1)), weights=w, loss=spec,
                             derivatives=1).grad
+        g = np.stack([g[:, con.free_index == j].sum(axis=1) for j in range(con.n_free)], axis=1)
         meat += g.T @ g
     try:
         hinv = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
         raise ValueError("the objective's Hessian is singular at this fit: no sandwich covariance") from None
-    cov = hinv @ meat @ hinv
+    cov = J @ (hinv @ meat @ hinv) @ J.T
     if scale == "internal":
         names = law.internal_names
-    elif scale == "natural":
+    else:
         names = law.param_names
         jac = np.array([np.exp(theta[i]) if p.transform == "log" else 1.0 for i, p in enumerate(law.params)])
         cov = cov * np.outer(jac, jac)
-    else:
-        raise ValueError(f"scale must be 'natural' or 'internal', got {scale!r}")
     return pd.DataFrame(cov, index=names, columns=names)

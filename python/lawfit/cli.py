@@ -7,7 +7,9 @@
     lawfit isoflop RUNS.csv --tolerance 0.2  IsoFLOP profiles (Approach 2) or the envelope (--approach 1)
     lawfit laws                            list the built-in laws
 
-User errors print one line on stderr and exit with status 2; never a traceback.
+User errors print one line on stderr and exit with status 2; never a traceback. ``fit`` and ``plot`` exit with
+status 1 when the fit failed, or when the data do not identify it (a ``lawfit: warning:`` line on stderr names the
+direction); an ill-conditioned fit is a warning line only.
 
 JSON output (``--json OUT`` or ``--json -``), schema version 1::
 
@@ -39,11 +41,13 @@ import json
 import math
 import sys
 import time
+import warnings
 
 import numpy as np
 
 from . import __version__, allocation, datasets, laws
 from .fitting import fit
+from .warnings import IdentifiabilityWarning, LawfitWarning
 
 SCHEMA = "lawfit.fit/1"
 
@@ -237,17 +241,27 @@ def _cmd_fit(args) -> int:
         raise ValueError(f"--level must lie in (0, 1), got {args.level}")
     budgets = _budgets(args.budget)
     t = time.perf_counter()
-    result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
-                 threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args),
-                 backend=args.backend, bootstrap_options=_bootstrap_options(args))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LawfitWarning)
+        result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
+                     threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args),
+                     backend=args.backend, bootstrap_options=_bootstrap_options(args))
     seconds = time.perf_counter() - t
+    unidentified = False
+    for w in caught:  # lawfit's own warnings as one line each; others as Python shows them
+        if issubclass(w.category, LawfitWarning):
+            print(f"lawfit: warning: {w.message}", file=sys.stderr)
+            unidentified |= issubclass(w.category, IdentifiabilityWarning)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if args.plot or args.corner:
         from .data import prepare
 
         ds = prepare(law, table, columns=columns)
         data = {**ds.columns, "loss": np.exp(ds.target)}
         _figures(args, result, data)
-    return _emit(args, result, budgets, seconds)
+    code = _emit(args, result, budgets, seconds)
+    return 1 if unidentified else code
 
 
 def _cmd_optimal(args) -> int:

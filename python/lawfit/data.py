@@ -53,6 +53,10 @@ def column(data: Any, name: str, role: str) -> np.ndarray:
         raise ValueError(
             f"data has no column {name!r} ({role}); columns present: {have if have else 'none'}"
         )
+    if isinstance(raw, np.ma.MaskedArray) and np.ma.getmaskarray(raw).any():
+        rows = np.flatnonzero(np.ma.getmaskarray(raw).ravel())
+        raise ValueError(f"column {name!r} ({role}) is a masked array with {rows.size} masked value(s), the first "
+                         f"at row {rows[0]}; masks are not applied: drop those runs (or fill them) first")
     arr = np.asarray(raw)
     if arr.ndim != 1:
         raise ValueError(f"column {name!r} must be one-dimensional, got shape {arr.shape}")

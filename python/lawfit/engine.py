@@ -7,6 +7,7 @@ Everything here works on the law's *internal* parameter vector (the fitted quant
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import statistics
@@ -106,6 +107,8 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
         raise TypeError(f"tie must be a list of groups such as [('alpha', 'beta')], got the string {tie!r}")
     lo = np.array([p.internal_bounds()[0] for p in law.params])
     hi = np.array([p.internal_bounds()[1] for p in law.params])
+    for what, arg in (("bounds", bounds), ("fixed", fixed)):
+        _no_alias(law, what, arg or {})
     for name, b in (bounds or {}).items():
         i = law.index(name)
         try:
@@ -184,6 +187,11 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
             if len(vals) > 1:
                 raise ValueError(f"tied parameters {[law.params[k].name for k in grp]} are fixed to different values")
             fixed_value[i] = vals.pop()
+            if not lo[i] <= fixed_value[i] <= hi[i]:  # a tie passes the value on: it must respect i's bounds too
+                src = next(law.params[k].name for k in grp if is_fixed[k])
+                raise ValueError(f"parameter {law.params[i].name!r} is tied to {src!r}, fixed at "
+                                 f"{fixed_value[i]:g} (internal scale), outside the bounds "
+                                 f"[{lo[i]:g}, {hi[i]:g}] of {law.params[i].name!r}")
             continue
         if r == i:
             rep.append(i)
@@ -202,9 +210,26 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
                        np.array(rep, dtype=np.int64))
 
 
+def _no_alias(law, what: str, arg: Mapping) -> None:
+    """A ValueError when a mapping names one parameter twice, under its natural and its internal name (the
+    later entry would otherwise win silently)."""
+    seen: dict[int, str] = {}
+    for name in arg:
+        i = law.index(name)
+        if i in seen:
+            raise ValueError(f"{what} names parameter {law.params[i].name!r} twice, as {seen[i]!r} and {name!r} "
+                             f"(natural and internal name); give it once")
+        seen[i] = name
+
+
 def _weights(w, n: int, rows_ok: bool = True) -> np.ndarray | None:
     if w is None:
         return None
+    if isinstance(w, np.ma.MaskedArray) and np.ma.getmaskarray(w).any():
+        r = np.argwhere(np.ma.getmaskarray(w))[0]
+        raise ValueError(f"weights are a masked array with masked entries (the first at index "
+                         f"{tuple(int(v) for v in r) if r.size > 1 else int(r[0])}); masks are not applied: give "
+                         f"masked runs weight 0 (w.filled(0)) or drop them")
     arr = np.asarray(w)
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"weights must be numeric, got dtype {arr.dtype}")
@@ -430,6 +455,9 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
         raise ValueError(f"screen must be None or a positive number of starts to fit per row, got {screen!r}")
     scale = _trust_scale_option(trust_scale, law, ds, con)
     nthreads = _threads(threads)
+    user_w = w
+    w, fun_exp = _normalise_weights(w)
+    w = _identifiable_rows(law, ds, con, w)
     n_scored = None
     start_index = None
     if screen is not None:
@@ -454,19 +482,145 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     shape = (R, S) if keep == "all" else (R,)
     x = x.reshape(shape + (con.n_free,))
     fun = out["fun"].reshape(shape)
+    if fun_exp is not None:  # back to the user's weights: an exact power-of-two rescaling
+        fun = np.ldexp(fun, fun_exp.reshape((R,) + (1,) * (fun.ndim - 1)))
     if spec.reduction == "mean":
-        sums = _row_sums(w, ds.n, R)
+        sums = _row_sums(user_w, ds.n, R)
         fun = fun / (sums[:, None] if keep == "all" else sums)
     best = out.get("best_start")
     if best is not None and start_index is not None:
         best = np.asarray(start_index)[np.arange(R), np.asarray(best)]
-    return BatchFit(
+    res = BatchFit(
         law=law, constraints=con, x=x, theta=con.full(x), fun=fun,
         status=out["status"].reshape(shape), nit=out["nit"].reshape(shape), nfev=out["nfev"].reshape(shape),
         at_bound=out["at_bound"].reshape(shape),
         best_start=best, n_success=out.get("n_success"), loss=spec, n_scored=n_scored,
         start_index=start_index,
     )
+    return _natural_finite(res, lambda rows: minimize(
+        law, ds, starts if st is None else st[rows], weights=None if user_w is None else user_w[rows],
+        bounds=bounds, fixed=fixed, tie=tie, loss=spec, keep="all", screen=screen,
+        max_iter=max_iter, xtol=xtol, ftol=ftol, radius0=radius0, irls=irls, switch_rtol=switch_rtol,
+        trust_scale=scale, threads=threads, backend=backend))
+
+
+def _natural_failed(law, theta: np.ndarray) -> np.ndarray:
+    """Where a fit's natural parameters are not all finite (a log parameter beyond ~709 is exp(...) = inf)."""
+    logp = np.array([p.transform == "log" for p in law.params])
+    bad = ~np.isfinite(theta)
+    big = logp & (theta > 709.0)  # exp overflows above log(max float) = 709.78...
+    if big.any():
+        with np.errstate(over="ignore"):
+            bad |= big & ~np.isfinite(np.exp(np.where(big, theta, 0.0)))
+    return bad.any(axis=-1)
+
+
+def _natural_finite(res: BatchFit, refit_all) -> BatchFit:
+    """Converged fits whose natural parameters are not finite (A = exp(800) = inf: the fit ran off along a flat
+    direction) become NON_FINITE, never a success. With keep="best" a row whose chosen fit is demoted is refitted
+    with every start kept (``refit_all(rows)``; fits do not depend on their batch) and its best is chosen again by
+    the same rule: success first, then the lowest objective, then the lowest start index."""
+    bad = res.success & _natural_failed(res.law, res.theta)
+    if not bad.any():
+        return res
+    status = res.status.copy()
+    status[bad] = int(Status.NON_FINITE)
+    if res.best_start is None:  # keep="all"
+        return dataclasses.replace(res, status=status)
+    n_success = res.n_success.copy()
+    n_success[bad] -= 1
+    fields = {k: getattr(res, k).copy() for k in ("x", "fun", "nit", "nfev", "at_bound", "best_start")}
+    rows = np.flatnonzero(bad & (res.n_success > 1))  # another start converged: it may be the row's answer
+    if rows.size:
+        alls = refit_all(rows)
+        for j, r in enumerate(rows):
+            ok = alls.success[j]
+            fun = np.where(np.isfinite(alls.fun[j]), alls.fun[j], np.inf)
+            b = int(np.lexsort((np.arange(fun.size), fun, ~ok))[0])
+            for k in ("x", "fun", "nit", "nfev", "at_bound"):
+                fields[k][r] = getattr(alls, k)[j, b]
+            fields["best_start"][r] = b
+            status[r] = alls.status[j, b]
+            n_success[r] = int(ok.sum())
+    return dataclasses.replace(res, status=status, n_success=n_success, theta=res.constraints.full(fields["x"]),
+                               **fields)
+
+
+_DISTINCT_LAST = None  # (features array, group of each run) of the last call
+
+
+def _point_groups(ds: Dataset) -> tuple[int, np.ndarray | None]:
+    """Number of distinct points (feature vectors) and the group of each run (None when all are distinct)."""
+    global _DISTINCT_LAST
+    hit = _DISTINCT_LAST
+    if hit is None or hit[0] is not ds.features:
+        F = ds.features
+        if F.shape[0] == 0:
+            inv = np.zeros(ds.n, dtype=np.int64)
+        else:
+            _, inv = np.unique(F.T, axis=0, return_inverse=True)
+        inv = np.asarray(inv).ravel()
+        G = int(inv.max()) + 1 if inv.size else 0
+        hit = (F, G, None if G == ds.n else inv)
+        _DISTINCT_LAST = hit
+    return hit[1], hit[2]
+
+
+def _identifiable_rows(law, ds: Dataset, con: Constraints, w):
+    """Refuse data with fewer runs than free parameters; skip weight rows with too few (status NOT_RUN).
+
+    A fit needs at least as many runs as free parameters, and at least as many distinct points (feature vectors,
+    such as (N, D)) as free parameters the law's formula uses: repeated runs at one point determine one prediction.
+    (A likelihood's scale is fitted from the spread of the residuals, so it needs a run, not a point.) Data that
+    cannot satisfy this is a ValueError; a weight row that does not (a bootstrap resample with too few distinct
+    runs, an empty row) gets weight 0, so the core skips it: NOT_RUN, one failed fit, not an aborted batch.
+    Returns the weights to use (a copy when changed)."""
+    n_prog = law.n_params - len(getattr(law, "loss_params", ()))
+    need_points = len({int(j) for j in con.free_index[:n_prog] if j >= 0})
+    need_runs = con.n_free
+    G, inv = _point_groups(ds)
+    names = ", ".join(con.free_names)
+    if ds.n < need_runs:
+        raise ValueError(f"the data has {ds.n} run(s) but the fit has {need_runs} free parameters ({names}): the "
+                         f"law is not identified; fix or tie parameters, or add runs")
+    if G < need_points:
+        variables = ", ".join(dict.fromkeys(v for v, _ in law.program.features)) or "no variables"
+        raise ValueError(f"the data has {G} distinct point(s) ({variables}) but the fit has {need_points} free "
+                         f"parameters in the law's formula ({names}): the law is not identified; fix or tie "
+                         f"parameters, or add runs at other points")
+    if w is None:
+        return None
+    pos = w > 0
+    few = np.count_nonzero(pos, axis=1) < need_runs
+    if inv is not None:
+        for r in np.flatnonzero(~few):
+            few[r] = np.count_nonzero(np.bincount(inv[pos[r]], minlength=G)) < need_points
+    if few.any():
+        w = w.copy()
+        w[few] = 0.0
+    return w
+
+
+_WEIGHT_RANGE = (2.0**-30, 2.0**30)
+
+
+def _normalise_weights(w):
+    """Weight rows whose largest weight lies outside [2^-30, 2^30] are scaled by a power of 4 that brings it near 1.
+
+    Uniform weights of 1e200 or 1e-200 otherwise overflow or underflow inside the solver (squares of gradients),
+    which then stops at a wrong point and calls it converged. A power of 4 changes no rounding (the Newton step,
+    the Cholesky factor's square roots and every relative test are unchanged), and rows within the range are not
+    touched at all. Returns the weights and, per row, the power of two to multiply the objective by (or None)."""
+    if w is None:
+        return w, None
+    m = w.max(axis=1)
+    out = (m > 0) & ((m < _WEIGHT_RANGE[0]) | (m > _WEIGHT_RANGE[1]))
+    if not out.any():
+        return w, None
+    k = np.zeros(w.shape[0], dtype=np.int64)
+    k[out] = 2 * np.floor(np.log2(m[out]) / 2).astype(np.int64)
+    w = np.ldexp(w, -k[:, None])
+    return w, k
 
 
 def _screen(law, ds, spec, con, free, w, k: int, threads: int, backend: str):

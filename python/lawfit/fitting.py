@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +14,7 @@ from . import engine
 from . import laws as _laws
 from .data import prepare
 from .status import Status, is_success
+from .warnings import IdentifiabilityWarning, IllConditionedWarning
 
 __all__ = ["fit", "FitResult"]
 
@@ -29,6 +32,11 @@ class FitResult:
     success : whether the best start converged (``status`` says how).
     objective : the :class:`lawfit.Loss` minimised (loss, parameter, residual scale, reduction).
     n_scored : with ``screen=k``, how many starts were scored (``n_starts`` were fitted).
+    condition : condition number of the Hessian of the free parameters (those not on a bound) at the optimum,
+        scaled to a unit diagonal; inf when it is singular or not positive definite; NaN when not computed (a
+        failed fit).
+    unidentified : when the fit warned (:class:`~lawfit.warnings.IdentifiabilityWarning` or
+        :class:`~lawfit.warnings.IllConditionedWarning`), the direction it names, e.g. ``"a - 20.7 alpha"``.
     """
 
     law: Any
@@ -53,6 +61,9 @@ class FitResult:
     bootstrap: Any = field(default=None, repr=False)  # BootstrapResult when fit(..., bootstrap=n)
     objective: Any = field(default=None, repr=False)
     n_scored: int | None = None
+    constraints: Any = field(default=None, repr=False)  # engine.Constraints: bounds, fixed and tied parameters
+    condition: float = field(default=float("nan"), repr=False)
+    unidentified: str | None = field(default=None, repr=False)
 
     @property
     def message(self) -> str:
@@ -157,10 +168,16 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
     ds = prepare(law, data, columns=columns)
     w = None
     if weights is not None:
-        w = np.asarray(weights)
+        w = weights if isinstance(weights, np.ma.MaskedArray) else np.asarray(weights)
         if w.ndim != 1:
             raise ValueError(f"fit() takes one weight per run, shape ({ds.n},); use lawfit.engine.minimize "
                              f"for many weight rows")
+        w = engine._weights(w, ds.n)[0]
+        con = engine.constraints(law, bounds, fixed, tie)
+        if engine._identifiable_rows(law, ds, con, w[None, :])[0].max() == 0:
+            raise ValueError(f"the runs with positive weight ({np.count_nonzero(w)}, at "
+                             f"{_n_points(ds, w)} distinct points) are fewer than the fit's {con.n_free} free "
+                             f"parameters ({', '.join(con.free_names)}): the law is not identified")
     batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=spec,
                             keep="all", screen=screen, threads=threads, progress=progress,
                             backend=backend, **solver)
@@ -183,8 +200,13 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
         n_starts=int(fun.size),
         n_success=int(ok.sum()), n_runs=ds.n if w is None else int(np.count_nonzero(w)), loss=spec.name,
         delta=spec.delta, start_fun=fun, start_status=status, start_nit=batch.nit[0],
-        start_theta=batch.theta[0], objective=spec, n_scored=batch.n_scored,
+        start_theta=batch.theta[0], objective=spec, n_scored=batch.n_scored, constraints=batch.constraints,
     )
+    if result.success:
+        cond, direction, warning = _curvature(result, ds, batch.constraints, w, spec)
+        result = dataclasses.replace(result, condition=cond, unidentified=direction)
+        if warning is not None:
+            warnings.warn(warning, stacklevel=2)
     if bootstrap is None:
         return result
     if w is not None:
@@ -198,3 +220,101 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
     return dataclasses.replace(result, bootstrap=boot)
 
 
+
+
+# Thresholds on the Hessian of the free parameters, scaled to a unit diagonal (a correlation-like matrix whose
+# eigenvalues sum to the number of parameters): a smallest eigenvalue at most RANK_RTOL times the largest is a
+# singular (or indefinite) Hessian, one at most COND_RTOL times the largest an ill-conditioned one (a standard
+# error along that direction some sqrt(1e7) ~ 3000 times what each parameter's own curvature suggests).
+# Measured: the Chinchilla fit to Hoffmann's runs has 8e-6 (Huber), 2e-5 (squared); a two-parameter power law on
+# sizes spanning 3 % has 5e-8; a constant N column gives -2e-9 to 1e-16 and five runs for five parameters 1e-16
+# to negative.
+RANK_RTOL = 1e-9
+COND_RTOL = 1e-7
+
+
+def _n_points(ds, w) -> int:
+    G, inv = engine._point_groups(ds)
+    pos = np.asarray(w) > 0
+    return int(np.count_nonzero(pos)) if inv is None else int(np.unique(inv[pos]).size)
+
+
+def _direction(names, vec) -> str:
+    """A direction as a readable combination of parameter names, largest component first with coefficient 1."""
+    vec = np.asarray(vec, dtype=float)
+    order = np.argsort(-np.abs(vec), kind="stable")
+    vec = vec / vec[order[0]]
+    terms = []
+    for j in order:
+        c = vec[j]
+        if abs(c) < 1e-3:
+            continue
+        mag = "" if abs(abs(c) - 1) < 5e-4 else f"{abs(c):.3g} "
+        terms.append((("- " if c < 0 else "+ ") if terms else ("-" if c < 0 else "")) + mag + names[j])
+    return " ".join(terms)
+
+
+def free_hessian(h: np.ndarray, free_index: np.ndarray) -> np.ndarray:
+    """The Hessian over the free parameters from the full one (J^T h J, J = d theta / d x: fixed parameters
+    drop out, tied ones add up), by indexing, so a non-finite entry of a fixed parameter does not spread."""
+    free_index = np.asarray(free_index)
+    idx = np.flatnonzero(free_index >= 0)
+    m = int(np.max(free_index)) + 1 if idx.size else 0
+    sub = h[np.ix_(idx, idx)]
+    if np.array_equal(free_index[idx], np.arange(m)):  # no ties: the free parameters in order
+        return sub.copy()
+    out = np.zeros((m, m))
+    np.add.at(out, (free_index[idx][:, None], free_index[idx][None, :]), sub)
+    return out
+
+
+def hessian_analysis(hess: np.ndarray, names) -> tuple[float, float, str]:
+    """(smallest / largest eigenvalue, condition number, direction of the smallest eigenvalue) of a free-parameter
+    Hessian scaled to a unit diagonal. The direction is given on the parameters' own (internal) scale: moving the
+    parameters along it changes the objective least; it is "" when the ratio exceeds COND_RTOL (nothing to report).
+    A parameter with no curvature is that direction by itself. A Hessian that is not finite gives (nan, nan, "")."""
+    hess = np.asarray(hess, dtype=float)
+    if not np.all(np.isfinite(hess)):
+        return math.nan, math.nan, ""
+    d = np.diag(hess)
+    bad = np.flatnonzero(d <= 0)
+    if bad.size:
+        j = int(bad[0])
+        e = np.zeros(len(names))
+        e[j] = 1.0
+        return -math.inf, math.inf, _direction(names, e)
+    s = 1.0 / np.sqrt(d)
+    ev, vecs = np.linalg.eigh(hess * np.outer(s, s))
+    rel = float(ev[0] / ev[-1])
+    cond = float(ev[-1] / ev[0]) if ev[0] > 0 else math.inf
+    return rel, cond, _direction(names, vecs[:, 0] * s) if rel <= COND_RTOL else ""
+
+
+def rank_message(direction: str, rel: float, names) -> str:
+    """Why a Hessian is singular, naming the direction (shared by fit's warning and sandwich's error)."""
+    why = ("the objective does not curve along it at the optimum" if not math.isfinite(rel) else
+           f"the Hessian at the optimum is singular or not positive definite there (smallest/largest eigenvalue of "
+           f"the scaled Hessian {rel:.2g})")
+    return (f"the data do not identify the fit along {direction} (in the fitted parameters {', '.join(names)}): "
+            f"{why}; the estimates along it are arbitrary. Fix or tie a parameter, or add runs that vary what it "
+            f"depends on")
+
+
+def _curvature(result: FitResult, ds, con, w, spec):
+    """Condition of the fit's Hessian over its free parameters not on a bound (one evaluation at the optimum),
+    and the warning to issue, if any."""
+    free = [j for j, n in enumerate(con.free_names) if n not in result.at_bound]
+    if not free or spec.kinked:  # a kinked loss has no curvature; its vertex check verified the optimum
+        return float("nan"), None, None
+    h = engine.evaluate(result.law, ds, result.x[None, :], weights=w, loss=spec, derivatives=2).hess[0]
+    names = [con.free_names[j] for j in free]
+    rel, cond, direction = hessian_analysis(free_hessian(h, con.free_index)[np.ix_(free, free)], names)
+    if math.isnan(rel):
+        return math.nan, None, None
+    if rel <= RANK_RTOL:
+        return cond, direction, IdentifiabilityWarning(rank_message(direction, rel, names))
+    if rel <= COND_RTOL:
+        return cond, direction, IllConditionedWarning(
+            f"the fit is ill-conditioned (condition number {cond:.3g} of the scaled Hessian): the direction "
+            f"{direction} (in the fitted parameters {', '.join(names)}) is poorly determined by the data")
+    return cond, None, None

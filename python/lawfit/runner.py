@@ -95,6 +95,18 @@ class Job:
             h.update(np.ascontiguousarray(weights[lo:lo + 4096], dtype=np.float64).tobytes())
         opts = {k: v for k, v in self.options.items() if k not in ("threads", "progress")}
         h.update(repr((self.screen, chunk, sorted((k, repr(v)) for k, v in opts.items()))).encode())
+        # The constraints as the fit resolves them (the law's default bounds and transforms included, which the
+        # options do not show), the parameter names, and the version of lawfit that computed the results.
+        from . import __version__
+
+        con = engine.constraints(engine.law_for_loss(self.law, opts.get("loss", "huber")), opts.get("bounds"),
+                                 opts.get("fixed"), opts.get("tie"))
+        for arr in (con.free_index, con.fixed_value, con.lower, con.upper, con.rep):
+            a = np.ascontiguousarray(arr)
+            h.update(str((a.dtype.str, a.shape)).encode())
+            h.update(a.tobytes())
+        h.update(repr((con.free_names, tuple((p.name, p.internal, p.transform) for p in self.law.params),
+                       __version__)).encode())
         return h.hexdigest()
 
 

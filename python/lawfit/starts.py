@@ -25,7 +25,13 @@ def grid(law, axes: Mapping[str, Any]) -> np.ndarray:
     not named take the first value of their default grid.
     """
     cols: list[list[float]] = []
-    given = {law.index(k): (k, v) for k, v in axes.items()}
+    given: dict[int, tuple] = {}
+    for k, v in axes.items():
+        i = law.index(k)
+        if i in given:
+            raise ValueError(f"starts name parameter {law.params[i].name!r} twice, as {given[i][0]!r} and {k!r} "
+                             f"(natural and internal name); give it once")
+        given[i] = (k, v)
     for i, p in enumerate(law.params):
         if i in given:
             k, v = given[i]

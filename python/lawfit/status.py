@@ -32,8 +32,10 @@ _MESSAGES = {
     Status.CONVERGED_AT_BOUND: "converged with at least one parameter on a bound",
     Status.MAX_ITERATIONS: "stopped at the iteration limit before converging",
     Status.STEP_FAILED: "the trust region collapsed: no step decreases the objective, yet the point is not stationary",
-    Status.NON_FINITE: "the objective or its derivatives are not finite (overflow, or log of a non-positive value)",
-    Status.NOT_RUN: "not run: the weight row has no positive weight",
+    Status.NON_FINITE: "the objective, its derivatives or the natural parameters are not finite (overflow, or log of "
+                       "a non-positive value)",
+    Status.NOT_RUN: "not run: the weight row has fewer runs with positive weight (at distinct points) than free "
+                    "parameters",
 }
 
 

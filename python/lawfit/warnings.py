@@ -1,0 +1,25 @@
+"""Warnings of lawfit's own: a result that is computed but should not be trusted as it stands.
+
+Every class derives from :class:`LawfitWarning` (a ``UserWarning``), so
+``warnings.simplefilter("error", lawfit.LawfitWarning)`` turns all of them into errors and
+``warnings.simplefilter("ignore", lawfit.LawfitWarning)`` silences them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning"]
+
+
+class LawfitWarning(UserWarning):
+    """Base class of lawfit's warnings."""
+
+
+class IdentifiabilityWarning(LawfitWarning):
+    """The Hessian of the objective at the optimum is singular or not positive definite over the free parameters:
+    the data do not determine the parameters along the direction the message names (a flat valley, for example
+    A and alpha of a term whose variable is constant). The estimates along it are arbitrary."""
+
+
+class IllConditionedWarning(LawfitWarning):
+    """The Hessian at the optimum is positive definite but nearly singular: the direction the message names is
+    determined far more poorly than each parameter alone suggests."""
