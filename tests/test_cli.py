@@ -185,3 +185,22 @@ def test_tokens_derived_from_a_mapped_flop_column(tmp_path):
     assert json.loads(out.stdout)["objective"] == pytest.approx(1.0182740178e-3, rel=1e-8)
     missing = run("fit", str(path), "--map", "N=Model Size", "--map", "loss=final loss")
     assert missing.returncode == 2 and "--map C=COLUMN" in missing.stderr
+
+
+def test_objective_options(csv):
+    """--loss, --q, --residual, --reduction and --screen-starts reach the fit; the JSON says which objective."""
+    out = run("fit", str(csv), *MAP, "--starts", "hoffmann", "--loss", "absolute", "--residual", "linear",
+              "--reduction", "mean", "--json", "-", "--quiet")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["objective_spec"] == {"loss": "absolute", "residual": "linear", "reduction": "mean"}
+    runs = lawfit.datasets.chinchilla(drop_highest=5)
+    ref = lawfit.fit("chinchilla", runs, starts="hoffmann", loss="absolute", residual="linear", reduction="mean")
+    assert doc["objective"] == pytest.approx(ref.fun, rel=1e-12)
+    out = run("fit", str(csv), *MAP, "--starts", "hoffmann", "--screen-starts", "16", "--json", "-", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["objective"] == pytest.approx(0.0010182740178, rel=1e-10)
+    for bad, words in ((["--loss", "quantile", "--q", "1.5"], "q must lie strictly between 0 and 1"),
+                       (["--residual", "raw"], "invalid choice"), (["--loss", "cauchy", "--c", "0"], "c must be")):
+        out = run("fit", str(csv), *MAP, *bad)
+        assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr

@@ -15,7 +15,7 @@ JSON output (``--json OUT`` or ``--json -``), schema version 1::
 
     {"schema": "lawfit.fit/1", "law": name, "params": {name: value}, "internal": {name: value},
      "objective": float, "success": bool, "status": name, "n_runs": int, "n_starts": int,
-     "loss": name, "delta": float,
+     "loss": name, "delta": float|null, "objective_spec": {"loss", "residual", "reduction", parameter},
      "bootstrap": {"n": int, "failed": int, "seed": int|null, "level": float,
                    "se": {name: value}, "ci": {name: [low, high]}}        (only with --bootstrap)
      "allocation": [{"C": ..., "N_opt": ..., "D_opt": ..., ...}, ...]}     (only with --budget)
@@ -45,7 +45,7 @@ import warnings
 
 import numpy as np
 
-from . import __version__, allocation, datasets, laws
+from . import __version__, allocation, datasets, laws, losses
 from .fitting import fit
 from .warnings import IdentifiabilityWarning, LawfitWarning
 
@@ -65,7 +65,8 @@ def _document(result, table, level: float, seed) -> dict:
         "params": {k: _clean(float(v)) for k, v in result.params.items()},
         "internal": {k: _clean(float(v)) for k, v in result.internal.items()},
         "objective": _clean(result.fun), "success": bool(result.success), "status": result.status.name,
-        "n_runs": result.n_runs, "n_starts": result.n_starts, "loss": result.loss, "delta": result.delta,
+        "n_runs": result.n_runs, "n_starts": result.n_starts, "loss": result.loss, "delta": _clean(result.delta),
+        "objective_spec": result.objective.to_dict() if result.objective is not None else None,
     }
     boot = result.bootstrap
     if boot is not None:
@@ -243,7 +244,9 @@ def _cmd_fit(args) -> int:
     t = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LawfitWarning)
-        result = fit(law, table, starts=args.starts, loss=args.loss, delta=args.delta, columns=columns,
+        spec = losses.spec(args.loss, delta=args.delta, q=args.q, c=args.c, residual=args.residual,
+                           reduction=args.reduction)
+        result = fit(law, table, starts=args.starts, loss=spec, screen=args.screen_starts, columns=columns,
                      threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args),
                      backend=args.backend, bootstrap_options=_bootstrap_options(args))
     seconds = time.perf_counter() - t
@@ -360,8 +363,16 @@ def _fit_options(p, plot_required: bool = False) -> None:
     p.add_argument("runs", help="CSV file with one row per training run")
     p.add_argument("--law", default="chinchilla", help="built-in law (see 'lawfit laws')")
     p.add_argument("--starts", default="grid", help="'grid' (the law's default) or 'hoffmann'")
-    p.add_argument("--loss", default="huber", choices=["huber", "squared", "asymmetric_huber", "huber_likelihood"])
-    p.add_argument("--delta", type=float, default=1e-3, help="Huber delta on log residuals")
+    p.add_argument("--loss", default="huber", choices=losses.names(), help="the loss (see lawfit.losses)")
+    p.add_argument("--delta", type=float, default=None, help="Huber's threshold (default 1e-3)")
+    p.add_argument("--q", type=float, default=None, help="the quantile of --loss quantile (default 0.5)")
+    p.add_argument("--c", type=float, default=None, help="the scale of --loss cauchy (default 0.01)")
+    p.add_argument("--residual", default="log", choices=list(losses.RESIDUALS),
+                   help="log: log L_hat - log L (default); linear: L_hat - L")
+    p.add_argument("--reduction", default="sum", choices=list(losses.REDUCTIONS),
+                   help="sum (default) or mean of the per-run losses")
+    p.add_argument("--screen-starts", type=int, default=None, metavar="K",
+                   help="score every start of the fit and refit only the K best (e.g. 16 with --starts hoffmann)")
     p.add_argument("--map", action="append", metavar="NAME=COLUMN",
                    help="read law variable NAME (or 'loss') from COLUMN; repeatable")
     p.add_argument("--drop-highest", type=int, default=0, metavar="K",
