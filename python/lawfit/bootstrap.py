@@ -285,12 +285,36 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
         chunk = weights.shape[0]
     batch = runner.run(job, weights, chunk=chunk, checkpoint=checkpoint, executor=executor, progress=progress)
     ctx = {"data": ds, "n_runs": ds.n, "options": options}
-    return BootstrapResult(
+    result = BootstrapResult(
         law=law, fit=full, strategy=strategy, weights=weights, theta=batch.theta, fun=batch.fun,
         status=batch.status, nfev=batch.nfev, best_start=batch.best_start,
         n_starts=job.fits_per_row,
         _jackknife={"_ctx": ctx},
     )
+    _warn_other_basin(law, full, batch.theta, batch.status)
+    return result
+
+
+def _warn_other_basin(law, full: FitResult, theta: np.ndarray, status: np.ndarray, z: float = 5.0) -> None:
+    """BasinWarning when, for some parameter, the median successful draw lies more than ``z`` robust standard
+    errors (1.4826 MAD, internal scale) from the full-data estimate."""
+    import warnings
+
+    from .warnings import BasinWarning
+
+    ok = is_success(status)
+    if ok.sum() < 20 or not full.success:
+        return
+    th = theta[ok]
+    med = np.median(th, axis=0)
+    mad = 1.4826 * np.median(np.abs(th - med), axis=0)
+    x = full.x
+    for i, p in enumerate(law.params):
+        if mad[i] > 0 and np.isfinite(mad[i]) and abs(med[i] - x[i]) > z * mad[i]:
+            warnings.warn(BasinWarning(
+                f"the bootstrap draws of {p.internal} lie around {med[i]:.6g} (robust SE {mad[i]:.3g}), far from "
+                f"the full-data estimate {x[i]:.6g}: the refits land in another basin"), stacklevel=3)
+            return
 
 
 

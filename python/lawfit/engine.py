@@ -468,14 +468,18 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     program = backends.program_for(core, law)
     target = spec.target(ds)
 
-    def run(core_loss, starts_free, keep_all: bool, prog=True):
-        return core.minimize(program, ds.features, target, w, starts_free, con.free_index, con.fixed_value,
-                             con.lower, con.upper, core_loss, int(max_iter), float(xtol), float(ftol),
+    def run(core_loss, starts_free, keep_all: bool, prog=True, c=None):
+        c = con if c is None else c
+        sc = None if scale is None else scale[:c.n_free]
+        return core.minimize(program, ds.features, target, w, starts_free, c.free_index, c.fixed_value,
+                             c.lower, c.upper, core_loss, int(max_iter), float(xtol), float(ftol),
                              float(radius0), float(irls), float(switch_rtol), keep_all, nthreads,
-                             _progress.resolve(progress) if prog else None, scale=scale)
+                             _progress.resolve(progress) if prog else None, scale=sc)
 
     if spec.kinked:
         out = _minimize_kinked(run, law, ds, spec, con, w, free, keep == "all", core, program, nthreads)
+    elif spec.fits_scale and _likelihood_via_lad(law, con):
+        out = _minimize_likelihood(run, law, ds, spec, con, w, free, keep == "all", core, program, nthreads)
     else:
         out = run(spec.core(), free, keep == "all")
     x = out["x"]
@@ -643,6 +647,48 @@ def _screen(law, ds, spec, con, free, w, k: int, threads: int, backend: str):
         idx[r] = np.argsort(f, kind="stable")[:k]
     sel = (free[np.arange(R)[:, None], idx] if free.ndim == 3 else free[idx])
     return np.ascontiguousarray(sel), idx
+
+
+def _likelihood_via_lad(law, con) -> bool:
+    """Whether the Huber likelihood's scale is a free parameter of its own, the last one (not fixed or tied)."""
+    js = int(con.free_index[law.n_params - 1])
+    return js == con.n_free - 1 and js > 0 and int(np.sum(con.free_index == js)) == 1
+
+
+def _minimize_likelihood(run, law, ds, spec, con, w, free, keep_all: bool, core, program, threads: int) -> dict:
+    """Epoch AI's Huber likelihood, whose delta is in standardised units (r / sigma): at its optimum sigma is
+    tiny and almost every run lies outside the Huber band, so profiling sigma out leaves n log sum |r|, least
+    absolute deviations; the optimum lies within ~delta sigma of the LAD vertex. So the law's parameters are
+    first fitted exactly under the absolute loss from every start (the likelihood's own landscape has spurious
+    basins, e.g. beta ~ 1.8 with B ~ 1e7, where smooth fits from far starts converge), sigma starts at its
+    profile value delta sum w |r| / sum w, and a few Newton steps on the likelihood itself finish."""
+    P = law.n_params
+    js = con.n_free - 1
+    fi = con.free_index.copy()
+    fi[P - 1] = -1
+    fv = con.fixed_value.copy()
+    fv[P - 1] = 0.0
+    base = Constraints(fi, fv, con.lower[:js], con.upper[:js], con.free_names[:js], con.rep[:js])
+    lad = _losses.Loss("absolute", residual=spec.residual)
+    out = _minimize_kinked(lambda *a, **k: run(*a, c=base, **k), law, ds, lad, base, w, free[..., :js], keep_all,
+                           core, program, threads)
+    R = 1 if w is None else w.shape[0]
+    xl = out["x"].reshape(R, -1, js)
+    sums = _row_sums(w, ds.n, R)
+    with np.errstate(all="ignore"):
+        sigma = float(spec.param) * out["fun"].reshape(R, -1) / sums[:, None]
+        log_sigma = np.log(np.where(sigma > 0, sigma, 1e-300))
+    log_sigma = np.clip(log_sigma, con.lower[js], con.upper[js])
+    st = np.ascontiguousarray(np.concatenate([xl, log_sigma[..., None]], axis=-1))
+    fin = run(spec.core(), st, True, prog=False)
+    lad_ok = is_success(out["status"]).reshape(R, -1)
+    status = np.where(lad_ok, fin["status"].reshape(R, -1), out["status"].reshape(R, -1))
+    res = {"x": fin["x"], "fun": fin["fun"], "status": status.reshape(-1).astype(np.int32),
+           "nit": out["nit"] + fin["nit"], "nfev": out["nfev"] + fin["nfev"], "at_bound": fin["at_bound"]}
+    if not keep_all:
+        res["best_start"] = out["best_start"]
+        res["n_success"] = np.asarray(is_success(status).sum(axis=1), dtype=np.int32)
+    return res
 
 
 def _minimize_kinked(run, law, ds, spec, con, w, free, keep_all: bool, core, program, threads: int) -> dict:

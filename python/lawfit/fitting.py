@@ -202,6 +202,14 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
         delta=spec.delta, start_fun=fun, start_status=status, start_nit=batch.nit[0],
         start_theta=batch.theta[0], objective=spec, n_scored=batch.n_scored, constraints=batch.constraints,
     )
+    lower = ~ok & np.isfinite(fun) & (fun < result.fun - 1e-6 * abs(result.fun))
+    if result.success and lower.any():
+        from .warnings import BetterUnconvergedWarning
+
+        j = int(np.flatnonzero(lower)[np.argmin(fun[lower])])
+        warnings.warn(BetterUnconvergedWarning(
+            f"start {j} stopped without converging ({Status(int(status[j])).name}) at objective {fun[j]:.10g}, "
+            f"below the best converged objective {result.fun:.10g} that is reported"), stacklevel=2)
     if result.success:
         cond, direction, warning = _curvature(result, ds, batch.constraints, w, spec)
         result = dataclasses.replace(result, condition=cond, unidentified=direction)

@@ -25,6 +25,8 @@ Derivatives of the residuals come from complex steps through the program (exact 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .compiler import program_predict
@@ -200,9 +202,36 @@ def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int
     order = cand[np.argsort(np.abs(r0[cand]), kind="stable")]
     unit = 1.0 if spec.residual == "log" else float(np.median(np.abs(ds.raw_loss)))
     k = int(np.sum(np.abs(r0[order[:m]]) <= 10 * CONTINUATION[-1] * unit))
+    # Which residuals are zero at the optimum is read off the smooth end point; where that is ambiguous (a
+    # residual near the threshold, more near-zero residuals than parameters), the next candidates are tried:
+    # the first point that passes the exact optimality check is the answer.
+    attempts: list = []
     if 0 < k < m:  # fewer zero residuals than free parameters: smooth in the other directions
-        return _manifold(law, con, ds, spec, w, x0, order[:k], mv, held, tiny, best_f, tol)
-    Z = order[:m]
+        attempts.append(("manifold", order[:k]))
+    attempts.append(("vertex", order[:m]))
+    if k == m and m > 1:
+        attempts.append(("manifold", order[:m - 1]))
+    pool = order[:min(cand.size, m + 2)]
+    for combo in itertools.combinations(range(len(pool)), m):
+        z = pool[list(combo)]
+        if not np.array_equal(z, order[:m]):
+            attempts.append(("vertex", z))
+    for kind, z in attempts:
+        if kind == "manifold":
+            x, f, ok = _manifold(law, con, ds, spec, w, x0, z, mv, held, tiny, best_f, tol)
+        else:
+            x, f, ok = _vertex(law, con, ds, spec, w, x0, z, mv, held, tiny, best_f, tol, max_exchanges)
+        if ok:
+            return x, f, True
+    return x0, best_f, False
+
+
+def _vertex(law, con, ds, spec, w, x0, Z, mv, held, tiny, best_f, tol, max_exchanges):
+    """Newton's method on r_Z = 0 and simplex-like exchanges until the multipliers pass. (x, fun, ok)."""
+    a, b = slopes(spec)
+    act = w > 0
+    m = int(mv.sum())
+    best_x = x0
     x = x0
     for _ in range(max_exchanges):
         res = _newton(law, con, ds, spec, x, Z, mv)

@@ -7,7 +7,7 @@ Every class derives from :class:`LawfitWarning` (a ``UserWarning``), so
 
 from __future__ import annotations
 
-__all__ = ["LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning"]
+__all__ = ["LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning", "BasinWarning", "BetterUnconvergedWarning"]
 
 
 class LawfitWarning(UserWarning):
@@ -23,3 +23,15 @@ class IdentifiabilityWarning(LawfitWarning):
 class IllConditionedWarning(LawfitWarning):
     """The Hessian at the optimum is positive definite but nearly singular: the direction the message names is
     determined far more poorly than each parameter alone suggests."""
+
+
+class BasinWarning(LawfitWarning):
+    """Most bootstrap draws of a parameter lie far from the full-data estimate (the median draw is more than
+    five robust standard errors away): the refits land in another basin than the full-data fit, so the spread
+    of the draws does not describe the uncertainty of that estimate."""
+
+
+class BetterUnconvergedWarning(LawfitWarning):
+    """A start that stopped without converging (iteration limit, failed step) reached a clearly lower objective
+    than the best converged start, which is the one reported: the reported optimum is not the lowest point
+    found. Raise ``max_iter`` or change the starts."""
