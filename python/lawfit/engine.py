@@ -341,7 +341,10 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     ----------
     starts : "grid" (the law's default grid), "hoffmann", a dict of per-parameter values (a grid), an
         array (S, n_params) of full internal vectors, or (R, S, n_params) with starts per weight row.
-    weights : None (one row of ones), (n,) or (R, n) non-negative weights (bootstrap counts).
+    weights : None (one row of ones), (n,) or (R, n) non-negative weights (bootstrap counts). A row with fewer
+        positive-weight runs (or distinct points) than free parameters is not fitted (status NOT_RUN); data with
+        too few runs is a ValueError. Rows whose largest weight is outside [2^-30, 2^30] are rescaled by a power
+        of 4 inside (``fun`` is the objective of the weights given).
     keep : "best" (one fit per row: success first, then lowest objective, then lowest start index) or
         "all" (arrays of shape (R, S, ...)).
     progress : True for a progress bar on stderr (after ~1 s), or a callable(done, total).
@@ -429,7 +432,8 @@ def _natural_finite(res: BatchFit, refit_all) -> BatchFit:
     """Converged fits whose natural parameters are not finite (A = exp(800) = inf: the fit ran off along a flat
     direction) become NON_FINITE, never a success. With keep="best" a row whose chosen fit is demoted is refitted
     with every start kept (``refit_all(rows)``; fits do not depend on their batch) and its best is chosen again by
-    the same rule: success first, then the lowest objective, then the lowest start index."""
+    the same rule: success first, then the lowest objective, then the lowest start index. (A row whose chosen
+    fit is finite is not refitted, so its ``n_success`` may still count another start that ran off.)"""
     bad = res.success & _natural_failed(res.law, res.theta)
     if not bad.any():
         return res

@@ -143,6 +143,10 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
     progress : True for a progress bar on stderr for long runs, or a callable(done, total).
     backend : "cpu", "cuda" or "auto" (see :func:`lawfit.engine.minimize`).
     **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
+
+    Fewer runs with positive weight (or distinct points) than free parameters is a ValueError. A successful fit
+    whose Hessian at the optimum is singular or nearly so warns (:class:`~lawfit.warnings.IdentifiabilityWarning`,
+    :class:`~lawfit.warnings.IllConditionedWarning`) naming the direction the data do not determine.
     """
     law = engine.law_for_loss(law, loss)
     ds = prepare(law, data, columns=columns)
@@ -236,6 +240,8 @@ def free_hessian(h: np.ndarray, free_index: np.ndarray) -> np.ndarray:
     """The Hessian over the free parameters from the full one (J^T h J, J = d theta / d x: fixed parameters
     drop out, tied ones add up), by indexing, so a non-finite entry of a fixed parameter does not spread."""
     free_index = np.asarray(free_index)
+    if np.array_equal(free_index, np.arange(len(h))):  # nothing fixed or tied
+        return np.array(h, dtype=float)
     idx = np.flatnonzero(free_index >= 0)
     m = int(np.max(free_index)) + 1 if idx.size else 0
     sub = h[np.ix_(idx, idx)]
