@@ -159,9 +159,9 @@ def fit(law, data, *, starts: Any = "grid", loss: str = "huber", delta: float = 
         w = engine._weights(w, ds.n)[0]
         con = engine.constraints(law, bounds, fixed, tie)
         if engine._identifiable_rows(law, ds, con, w[None, :])[0].max() == 0:
-            raise ValueError(f"the runs with positive weight ({np.count_nonzero(w)}, at "
-                             f"{_n_points(ds, w)} distinct points) are fewer than the fit's {con.n_free} free "
-                             f"parameters ({', '.join(con.free_names)}): the law is not identified")
+            raise ValueError(f"too few runs with positive weight ({np.count_nonzero(w)}, at {_n_points(ds, w)} "
+                             f"distinct points) for the fit's {con.n_free} free parameters "
+                             f"({', '.join(con.free_names)}): the law is not identified")
     batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=loss,
                             delta=delta, asymmetry=asymmetry, keep="all", threads=threads, progress=progress,
                             backend=backend, **solver)
