@@ -469,13 +469,17 @@ def _point_groups(ds: Dataset) -> tuple[int, np.ndarray | None]:
     hit = _DISTINCT_LAST
     if hit is None or hit[0] is not ds.features:
         F = ds.features
-        if F.shape[0] == 0:
-            inv = np.zeros(ds.n, dtype=np.int64)
-        else:
-            _, inv = np.unique(F.T, axis=0, return_inverse=True)
-        inv = np.asarray(inv).ravel()
-        G = int(inv.max()) + 1 if inv.size else 0
-        hit = (F, G, None if G == ds.n else inv)
+        n = F.shape[1]
+        order = np.lexsort(F[::-1]) if F.shape[0] else np.arange(n)  # runs sorted by their feature vectors
+        new = np.ones(n, dtype=bool)
+        if n > 1:
+            new[1:] = np.any(F[:, order[1:]] != F[:, order[:-1]], axis=0) if F.shape[0] else False
+        G = int(np.count_nonzero(new))
+        inv = None
+        if G != n:
+            inv = np.empty(n, dtype=np.int64)
+            inv[order] = np.cumsum(new) - 1
+        hit = (F, G, inv)
         _DISTINCT_LAST = hit
     return hit[1], hit[2]
 
