@@ -90,7 +90,8 @@ def test_weight_rows_with_too_few_runs_are_not_run_and_do_not_abort_the_batch():
     w[1, :] = 1.0
     b = lawfit.minimize("chinchilla", dup, START, weights=w)
     assert b.status[0] == Status.NOT_RUN and b.success[1]
-    with pytest.raises(ValueError, match=r"positive weight \(6, at 2 distinct points\) are fewer than the fit's 5"):
+    with pytest.raises(ValueError, match=r"too few runs with positive weight \(6, at 2 distinct points\) for the "
+                                         r"fit's 5"):
         lawfit.fit("chinchilla", dup, starts=START, weights=w[0])
 
 

@@ -639,7 +639,8 @@ def test_all_zero_weight_row_is_not_run_for_that_row_only(data, keep):
 
 def test_zero_weights_in_fit_and_nearly_empty_rows(data):
     # a single fit with fewer positive-weight runs than free parameters (none here) is refused
-    with pytest.raises(ValueError, match=r"positive weight \(0, at 0 distinct points\) are fewer than the fit's 5"):
+    with pytest.raises(ValueError, match=r"too few runs with positive weight \(0, at 0 distinct points\) for the "
+                                         r"fit's 5"):
         fit(data, weights=np.zeros(N_RUNS))
     # in a batch, rows with one or two positive weights are skipped (NOT_RUN); the full row is fitted
     W = np.zeros((3, N_RUNS))

@@ -395,7 +395,10 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     starts : "grid" (the law's default grid), "hoffmann", a dict of per-parameter values (a grid), an
         array (S, n_params) of full *internal* vectors (order ``law.internal_names``: log-transformed
         parameters as logs), or (R, S, n_params) with starts per weight row.
-    weights : None (one row of ones), (n,) or (R, n) non-negative weights (bootstrap counts).
+    weights : None (one row of ones), (n,) or (R, n) non-negative weights (bootstrap counts). A row with fewer
+        positive-weight runs (or distinct points) than free parameters is not fitted (status NOT_RUN); data with
+        too few runs is a ValueError. Rows whose largest weight is outside [2^-30, 2^30] are rescaled by a power
+        of 4 inside (``fun`` is the objective of the weights given).
     bounds, fixed, tie : {name: (lower, upper)} on the scale the name implies (natural names: natural
         scale; internal names such as ``log_A``: internal scale); {name: value}; [("alpha", "beta")].
         Fixed parameters keep their value; tied ones share one free value. ``x`` holds the free parameters
@@ -523,7 +526,8 @@ def _natural_finite(res: BatchFit, refit_all) -> BatchFit:
     """Converged fits whose natural parameters are not finite (A = exp(800) = inf: the fit ran off along a flat
     direction) become NON_FINITE, never a success. With keep="best" a row whose chosen fit is demoted is refitted
     with every start kept (``refit_all(rows)``; fits do not depend on their batch) and its best is chosen again by
-    the same rule: success first, then the lowest objective, then the lowest start index."""
+    the same rule: success first, then the lowest objective, then the lowest start index. (A row whose chosen
+    fit is finite is not refitted, so its ``n_success`` may still count another start that ran off.)"""
     bad = res.success & _natural_failed(res.law, res.theta)
     if not bad.any():
         return res
@@ -559,13 +563,17 @@ def _point_groups(ds: Dataset) -> tuple[int, np.ndarray | None]:
     hit = _DISTINCT_LAST
     if hit is None or hit[0] is not ds.features:
         F = ds.features
-        if F.shape[0] == 0:
-            inv = np.zeros(ds.n, dtype=np.int64)
-        else:
-            _, inv = np.unique(F.T, axis=0, return_inverse=True)
-        inv = np.asarray(inv).ravel()
-        G = int(inv.max()) + 1 if inv.size else 0
-        hit = (F, G, None if G == ds.n else inv)
+        n = F.shape[1]
+        order = np.lexsort(F[::-1]) if F.shape[0] else np.arange(n)  # runs sorted by their feature vectors
+        new = np.ones(n, dtype=bool)
+        if n > 1:
+            new[1:] = np.any(F[:, order[1:]] != F[:, order[:-1]], axis=0) if F.shape[0] else False
+        G = int(np.count_nonzero(new))
+        inv = None
+        if G != n:
+            inv = np.empty(n, dtype=np.int64)
+            inv[order] = np.cumsum(new) - 1
+        hit = (F, G, inv)
         _DISTINCT_LAST = hit
     return hit[1], hit[2]
 

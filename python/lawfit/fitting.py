@@ -159,6 +159,10 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
     progress : True for a progress bar on stderr for long runs, or a callable(done, total).
     backend : "cpu", "cuda" or "auto" (see :func:`lawfit.engine.minimize`).
     **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
+
+    Fewer runs with positive weight (or distinct points) than free parameters is a ValueError. A successful fit
+    whose Hessian at the optimum is singular or nearly so warns (:class:`~lawfit.warnings.IdentifiabilityWarning`,
+    :class:`~lawfit.warnings.IllConditionedWarning`) naming the direction the data do not determine.
     """
     from . import losses as _losses
 
@@ -175,9 +179,9 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
         w = engine._weights(w, ds.n)[0]
         con = engine.constraints(law, bounds, fixed, tie)
         if engine._identifiable_rows(law, ds, con, w[None, :])[0].max() == 0:
-            raise ValueError(f"the runs with positive weight ({np.count_nonzero(w)}, at "
-                             f"{_n_points(ds, w)} distinct points) are fewer than the fit's {con.n_free} free "
-                             f"parameters ({', '.join(con.free_names)}): the law is not identified")
+            raise ValueError(f"too few runs with positive weight ({np.count_nonzero(w)}, at {_n_points(ds, w)} "
+                             f"distinct points) for the fit's {con.n_free} free parameters "
+                             f"({', '.join(con.free_names)}): the law is not identified")
     batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=spec,
                             keep="all", screen=screen, threads=threads, progress=progress,
                             backend=backend, **solver)
@@ -266,6 +270,8 @@ def free_hessian(h: np.ndarray, free_index: np.ndarray) -> np.ndarray:
     """The Hessian over the free parameters from the full one (J^T h J, J = d theta / d x: fixed parameters
     drop out, tied ones add up), by indexing, so a non-finite entry of a fixed parameter does not spread."""
     free_index = np.asarray(free_index)
+    if np.array_equal(free_index, np.arange(len(h))):  # nothing fixed or tied
+        return np.array(h, dtype=float)
     idx = np.flatnonzero(free_index >= 0)
     m = int(np.max(free_index)) + 1 if idx.size else 0
     sub = h[np.ix_(idx, idx)]

@@ -34,8 +34,8 @@ _MESSAGES = {
     Status.STEP_FAILED: "the trust region collapsed: no step decreases the objective, yet the point is not stationary",
     Status.NON_FINITE: "the objective, its derivatives or the natural parameters are not finite (overflow, or log of "
                        "a non-positive value)",
-    Status.NOT_RUN: "not run: the weight row has fewer runs with positive weight (at distinct points) than free "
-                    "parameters",
+    Status.NOT_RUN: "not run: the weight row has fewer runs with positive weight (or at distinct points) than free "
+                    "parameters, or the run stopped before reaching it",
 }
 
 
