@@ -646,3 +646,18 @@ def test_unavailable_reason_names_the_missing_piece(monkeypatch):
     data, truth = dataset(law)
     with pytest.raises(backends.BackendUnavailable, match="NVVM"):
         lawfit.minimize(law, data, truth[None, :], backend="cuda")
+
+
+def test_gpu_benchmark_script_runs_at_toy_size():
+    """benchmarks/bench_gpu.py keeps working: its three cases at toy sizes on the simulator, with agreement."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.run(toy=True)
+    assert [r["case"] for r in rows] == ["bootstrap refits", "grid", "exhaustive bootstrap"]
+    for r in rows:
+        assert r["fits"] > 0 and r["gpu_s"] > 0 and r["max_rel_diff"] <= 1e-9, r
