@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
     m.doc() = "lawfit's compiled core (private; use the lawfit package)";
     register_program(m);
     register_engine(m);
+    register_tables(m);
 }

@@ -12,6 +12,7 @@ namespace py = pybind11;
 
 void register_program(py::module_& m);
 void register_engine(py::module_& m);
+void register_tables(py::module_& m);
 
 using array_d = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using array_i = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;

@@ -23,7 +23,31 @@ class Program:
     def n_features(self) -> int: ...
     @property
     def n_instructions(self) -> int: ...
+    @property
+    def kernel(self) -> str: ...
+    @property
+    def affine_why_not(self) -> str: ...
     def hessian_entries(self) -> int: ...
+
+class Loss:
+    def __init__(self, kind: int, param: float, asymmetry: float = 1.0, residual: int = 0) -> None: ...
+    @property
+    def kind(self) -> int: ...
+    @property
+    def param(self) -> float: ...
+    @property
+    def asymmetry(self) -> float: ...
+    @property
+    def residual(self) -> int: ...
+    def check(self) -> str | None: ...
+
+LOSS_KINDS: dict[str, int]
+LOSS_CURVATURE: dict[str, bool]
+OPCODES: dict[str, int]
+STATUS: dict[str, int]
+MAX_PARAMS: int
+MAX_INSTRUCTIONS: int
+SOLVER: dict[str, float]
 
 def minimize(
     program: Program,
@@ -35,9 +59,7 @@ def minimize(
     fixed_value: npt.NDArray[np.float64],
     lower: npt.NDArray[np.float64],
     upper: npt.NDArray[np.float64],
-    loss_kind: int,
-    delta: float,
-    asymmetry: float,
+    loss: Loss,
     max_iter: int,
     xtol: float,
     ftol: float,
@@ -55,12 +77,11 @@ def evaluate(
     target: npt.NDArray[np.float64],
     params: npt.NDArray[np.float64],
     weights: npt.NDArray[np.float64] | None,
-    loss_kind: int,
-    delta: float,
-    asymmetry: float,
+    loss: Loss,
     derivatives: int,
     threads: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]: ...
 def isa() -> str: ...
 def set_isa(name: str) -> None: ...
+def set_kernel(name: str) -> None: ...
 def default_threads() -> int: ...

@@ -27,13 +27,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import _core
 from .expr import Expr
 
 # Opcodes: must match cpp/include/lawfit/program.hpp
-OPS = {
-    "const": 0, "feat": 1, "param": 2, "add": 3, "sub": 4, "mul": 5, "neg": 6, "recip": 7,
-    "exp": 8, "log": 9, "lse": 10, "expm1": 11, "log1p": 12,
-}
+OPS = dict(_core.OPCODES)  # name -> opcode, the core's table (cpp/include/lawfit/program.hpp)
 
 
 @dataclass(frozen=True)

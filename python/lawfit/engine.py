@@ -16,6 +16,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from . import _core
 from . import laws as _laws
 from . import losses as _losses
 from . import progress as _progress
@@ -384,9 +385,10 @@ class BatchFit:
 def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None, fixed=None, tie=None,
              loss="huber", delta: float | None = None, asymmetry: float | None = None, q: float | None = None,
              c: float | None = None, residual: str | None = None, reduction: str | None = None,
-             keep: str = "best", screen: int | None = None, max_iter: int = 200,
-             xtol: float = 1e-10, ftol: float = 1e-14, radius0: float = 0.05, irls: float = 0.25,
-             switch_rtol: float = 1e-4, trust_scale="auto", threads: int | None = None, columns=None,
+             keep: str = "best", screen: int | None = None, max_iter: int = _core.SOLVER["max_iter"],
+             xtol: float = _core.SOLVER["xtol"], ftol: float = _core.SOLVER["ftol"],
+             radius0: float = _core.SOLVER["radius0"], irls: float = _core.SOLVER["irls"],
+             switch_rtol: float = _core.SOLVER["switch_rtol"], trust_scale="auto", threads: int | None = None, columns=None,
              progress=None, backend: str = "cpu") -> BatchFit:
     """Fit every (weight row, start) pair; return all fits or the best start of each row.
 
@@ -715,7 +717,6 @@ def _minimize_kinked(run, law, ds, spec, con, w, free, keep_all: bool, core, pro
     """Absolute and quantile losses: Huber fits with a small threshold, then the exact vertex step on each
     row's best (keep='best') or on every start whose smooth fit is near its row's best (keep='all'); the
     objective reported is the exact one (see :mod:`lawfit.nonsmooth`)."""
-    from . import _core
     from . import nonsmooth
 
     a, b = nonsmooth.slopes(spec)

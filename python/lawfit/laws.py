@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import compiler
+from . import _core, compiler
 from .expr import Expr, parse
 from .expr import expm1 as _expm1
 
@@ -170,8 +170,9 @@ class Law:
             self._build(expression, formula, description, log_space, derived)
         except RecursionError:
             raise ValueError(f"law {self.name!r}: the expression is nested too deeply to compile") from None
-        if len(self.params) > 12:
-            raise ValueError(f"law {self.name!r} has {len(self.params)} parameters; the engine supports at most 12")
+        if len(self.params) > _core.MAX_PARAMS:
+            raise ValueError(f"law {self.name!r} has {len(self.params)} parameters; the engine supports at most "
+                             f"{_core.MAX_PARAMS}")
         self._core = None
 
     def _build(self, expression, formula, description, log_space, derived) -> None:

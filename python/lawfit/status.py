@@ -1,19 +1,22 @@
-"""Per-fit status codes. The numbers match cpp/include/lawfit/status.hpp; this is the one message table."""
+"""Per-fit status codes. The numbers come from the core (``_core.STATUS``); this is the one message table."""
 
 from __future__ import annotations
 
 import enum
 
+from . import _core
+
 
 class Status(enum.IntEnum):
     """Why a fit stopped. ``CONVERGED`` and ``CONVERGED_AT_BOUND`` count as success."""
 
-    CONVERGED = 0
-    CONVERGED_AT_BOUND = 1
-    MAX_ITERATIONS = 2
-    STEP_FAILED = 3
-    NON_FINITE = 4
-    NOT_RUN = 5
+    # the numbers are the core's (_core.STATUS, from cpp/include/lawfit/status.hpp)
+    CONVERGED = _core.STATUS["CONVERGED"]
+    CONVERGED_AT_BOUND = _core.STATUS["CONVERGED_AT_BOUND"]
+    MAX_ITERATIONS = _core.STATUS["MAX_ITERATIONS"]
+    STEP_FAILED = _core.STATUS["STEP_FAILED"]
+    NON_FINITE = _core.STATUS["NON_FINITE"]
+    NOT_RUN = _core.STATUS["NOT_RUN"]
 
     def __str__(self) -> str:
         return self.name

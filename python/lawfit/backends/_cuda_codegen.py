@@ -26,11 +26,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Opcodes (cpp/include/lawfit/program.hpp).
-CONST, FEATURE, PARAM, ADD, SUB, MUL, NEG, RECIP, EXP, LOG, LSE, EXPM1, LOG1P = range(13)
+from .. import _core
+
+_OP = _core.OPCODES  # the core's opcodes (cpp/include/lawfit/program.hpp)
+CONST, FEATURE, PARAM, ADD, SUB, MUL, NEG, RECIP, EXP, LOG, LSE, EXPM1, LOG1P = (
+    _OP[k] for k in ("const", "feat", "param", "add", "sub", "mul", "neg", "recip", "exp", "log", "lse", "expm1",
+                     "log1p"))
 UNARY = (RECIP, EXP, LOG, EXPM1, LOG1P)
 
-MAX_PARAMS = 12  # kMaxParams
+MAX_PARAMS = _core.MAX_PARAMS  # kMaxParams
 # Generated code grows with the number of instructions times their derivative entries; beyond this the
 # device function would take long to compile and spill registers, so such programs are refused.
 MAX_INSTRUCTIONS = 256

@@ -16,13 +16,16 @@ import math
 
 from numba import cuda, float64, int32
 
+from .. import _core
 from ._cuda_math import SQRT, device
 
-# lawfit::Status (cpp/include/lawfit/status.hpp)
-CONVERGED, AT_BOUND, MAX_ITER, STEP_FAILED, NON_FINITE, NOT_RUN = 0, 1, 2, 3, 4, 5
+# lawfit::Status and the solver's constants, from the core's tables
+CONVERGED, AT_BOUND, MAX_ITER, STEP_FAILED, NON_FINITE, NOT_RUN = (
+    _core.STATUS[k] for k in ("CONVERGED", "CONVERGED_AT_BOUND", "MAX_ITERATIONS", "STEP_FAILED", "NON_FINITE",
+                              "NOT_RUN"))
 EPS = 2.220446049250313e-16  # std::numeric_limits<double>::epsilon()
 BIG = 1.7976931348623157e308  # std::numeric_limits<double>::max(): the trust radius stays finite
-IRLS_RHO, IRLS_SHRINK, IRLS_MIN = 1.1, 0.25, 1e-3  # kIrlsRho, kIrlsShrink, kIrlsMin (solver.hpp)
+IRLS_RHO, IRLS_SHRINK, IRLS_MIN = (_core.SOLVER[k] for k in ("irls_rho", "irls_shrink", "irls_min"))
 
 
 @device
