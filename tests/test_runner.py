@@ -235,3 +235,96 @@ def test_cli_pruned_bootstrap_with_checkpoint(tmp_path):
     assert json.loads(again.stdout)["bootstrap"] == json.loads(first.stdout)["bootstrap"]
     bad = subprocess.run(args[:5] + ["--strategy", "pruned"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "add --bootstrap N" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------ drawn weight rows
+
+
+@pytest.mark.parametrize("n_runs,seed", [(240, 1), (7, 3), (1, 0), (13, np.random.PCG64(5)),
+                                         (9, np.random.MT19937(2))])
+def test_drawn_rows_are_the_materialised_rows(n_runs, seed):
+    """Resamples draws each block from the generator where it begins: bit-identical to resample_weights
+    (one call for all rows) for any block size, and a Generator passed in is left where it would be."""
+    from lawfit.bootstrap import Resamples
+
+    def gen():  # an int seed, or a fresh Generator of the given bit generator's kind
+        return seed if isinstance(seed, int) else np.random.Generator(type(seed)(11))
+
+    ref = resample_weights(n_runs, 37, seed=gen())
+    for chunk in (1, 4, 5, 36, 37, 100):
+        src = Resamples(n_runs, 37, seed=gen())
+        blocks = [w for _, _, w in src.blocks(chunk)]
+        assert max(b.shape[0] for b in blocks) <= chunk
+        np.testing.assert_array_equal(np.concatenate(blocks), ref)
+        # pieces out of order (as an executor runs them, or after a resume) give the same rows
+        pieces = list(src.pieces(chunk))
+        np.testing.assert_array_equal(np.concatenate([p.rows() for p in pieces[::-1]][::-1]), ref)
+    g1, g2 = np.random.default_rng(4), np.random.default_rng(4)
+    resample_weights(n_runs, 37, seed=g1)
+    Resamples(n_runs, 37, seed=g2)
+    assert g1.integers(0, 2**62) == g2.integers(0, 2**62)
+    idx = np.random.default_rng(0).integers(0, n_runs, size=(11, n_runs))
+    np.testing.assert_array_equal(Resamples(n_runs, resamples=idx).rows(), resample_weights(n_runs, resamples=idx))
+
+
+def test_bootstrap_never_builds_all_weight_rows(monkeypatch):
+    """The runner is given a row source and every chunk's rows are drawn when it runs: no call ever sees more
+    than one chunk of rows, and the results equal a run over the materialised weight matrix."""
+    from lawfit.bootstrap import Resamples
+
+    lb = sys.modules["lawfit.bootstrap"]
+
+    seen = []
+    real_run, real_fit_chunk = runner.run, runner.fit_chunk
+
+    def spy_run(job, weights, **kw):
+        assert isinstance(weights, Resamples)
+        seen.append(("run", kw["chunk"]))
+        return real_run(job, weights, **kw)
+
+    def spy_fit_chunk(job, weights, progress=None):
+        assert not isinstance(weights, np.ndarray)
+        rows = runner._rows(weights)
+        seen.append(("rows", rows.shape[0]))
+        return real_fit_chunk(job, rows, progress=progress)
+
+    def no_materialising(*a, **k):
+        raise AssertionError("resample_weights called")
+
+    monkeypatch.setattr(runner, "run", spy_run)
+    monkeypatch.setattr(runner, "fit_chunk", spy_fit_chunk)
+    monkeypatch.setattr(lb, "resample_weights", no_materialising)
+    boot = lawfit.bootstrap(LAW, DS, 23, seed=3, starts=GRID, strategy="exhaustive", chunk=5)
+    monkeypatch.undo()
+    assert seen[0] == ("run", 5) and [n for k, n in seen[1:]] == [5, 5, 5, 5, 3]
+    ref = runner.run(runner.Job(LAW, DS, GRID), resample_weights(DS.n, 23, seed=3), chunk=23)
+    np.testing.assert_array_equal(boot.theta, ref.theta)
+    np.testing.assert_array_equal(boot.status, ref.status)
+    np.testing.assert_array_equal(boot.weights, resample_weights(DS.n, 23, seed=3))
+    # the default chunk is bounded too (not every resample at once)
+    monkeypatch.setattr(runner, "run", spy_run)
+    seen.clear()
+    lawfit.bootstrap(LAW, DS, 5000, seed=3, strategy="fixed", start=GRID[:1], max_iter=1)
+    assert seen[0][1] < 5000
+
+
+def test_executor_is_sent_generator_states_not_weights():
+    """With an executor each task carries the generator state of its rows (a few hundred bytes), and the
+    results equal a local run; a resumed run skips the finished chunks and still draws the rest right."""
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lawfit.bootstrap import Resamples
+
+    sizes = []
+
+    class Spy(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kw):
+            sizes.append(len(pickle.dumps(args[1])))
+            return super().submit(fn, *args, **kw)
+
+    src = Resamples(DS.n, 24, seed=1)
+    with Spy(2) as ex:
+        dist = runner.run(runner.Job(LAW, DS, GRID, options={"threads": 1}), src, chunk=6, executor=ex)
+    assert len(sizes) == 4 and max(sizes) < 2000 < 6 * DS.n * 8
+    _same(dist, runner.run(runner.Job(LAW, DS, GRID), W, chunk=24))

@@ -47,6 +47,7 @@ budget) in a DataFrame; :func:`lawfit.plots.isoflop_approaches` draws them.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -590,16 +591,6 @@ def _power_law(logC, logY, mask):
     return np.where(bad, np.nan, slope), np.where(bad, np.nan, icpt)
 
 
-def _within_budget_weights(sizes, n, rng) -> list:
-    """Bootstrap counts (n, n_g) for each budget: its runs drawn with replacement, as many as it has."""
-    out = []
-    for k in sizes:
-        draws = rng.integers(0, k, size=(n, k))
-        flat = (draws + k * np.arange(n)[:, None]).ravel()
-        out.append(np.bincount(flat, minlength=n * k).reshape(n, k).astype(float))
-    return out
-
-
 def _check_bootstrap(bootstrap) -> int | None:
     if bootstrap is None:
         return None
@@ -771,28 +762,57 @@ def approach2(data, *, shape: str = "parabola", tolerance: float | None = None, 
 
 
 def _approach2_bootstrap(n, seed, d_opt, groups, used, logC, *, minima_fn, use_idx):
+    from .bootstrap import _advance, _counts
+
     rng = _rng(seed)
-    G = len(groups)
-    wall = _within_budget_weights([idx.size for idx in groups], n, rng)  # every budget, in order of C
-    wrows = [wall[g] for g in use_idx]
-    xN, _, stN, _ = minima_fn("N", wrows)
+    # Every budget's resamples are drawn in order of C, all n of a budget before the next one (as one call per
+    # budget would draw them): keep the generator where each budget's draws begin, then draw a block of
+    # resamples at a time from each, so memory is one block whatever n is.
+    sizes = [idx.size for idx in groups]
+    at = []
+    for k in sizes:
+        at.append(copy.deepcopy(rng))
+        _advance(rng, k, n)
+    gens = [at[g] for g in use_idx]
+    del at
     pos = {g: j for j, g in enumerate(use_idx)}
     cols = np.array([pos[g] for g in used])
-    okN = stN[:, cols] == 0
-    lNopt = xN[:, cols]
     lC = logC[used][None, :]
-    if d_opt == "fit":
-        xD, _, stD, _ = minima_fn("D", wrows)
-        ok = okN & (stD[:, cols] == 0)
-        lDopt = xD[:, cols]
-    else:
-        ok = okN
-        lDopt = lC - math.log(TRAIN_FLOPS) - lNopt
-    a, kN = _power_law(lC, lNopt, ok)
-    b, kD = _power_law(lC, lDopt, ok)
+    width = max(1, sum(sizes[g] for g in use_idx)) + max(sizes) * max(1, len(use_idx))
+    step = max(1, min(n, _BOOT_BLOCK // width))
+    parts = []
+    for lo in range(0, n, step):
+        r = min(step, n - lo)
+        wrows = [_counts(gen.integers(0, sizes[g], size=(r, sizes[g])), sizes[g]) for gen, g in zip(gens, use_idx)]
+        xN, _, stN, _ = minima_fn("N", wrows)
+        okN = stN[:, cols] == 0
+        lNopt = xN[:, cols]
+        if d_opt == "fit":
+            xD, _, stD, _ = minima_fn("D", wrows)
+            ok = okN & (stD[:, cols] == 0)
+            lDopt = xD[:, cols]
+        else:
+            ok = okN
+            lDopt = lC - math.log(TRAIN_FLOPS) - lNopt
+        a, kN = _power_law(lC, lNopt, ok)
+        b, kD = _power_law(lC, lDopt, ok)
+        parts.append((a, b, kN, kD, ok.sum(-1), (~ok).sum(-1)))
+    a, b, kN, kD, n_used, n_dropped = (np.concatenate(v) for v in zip(*parts))
     return IsoFLOPBootstrap(n=n, seed=seed if not isinstance(seed, np.random.Generator) else None,
                             unit="runs within budgets", a=a, b=b, log_kN=kN, log_kD=kD,
-                            n_used=ok.sum(-1), n_dropped=(~ok).sum(-1))
+                            n_used=n_used, n_dropped=n_dropped)
+
+
+_BOOT_BLOCK = 1 << 20  # bootstrap resamples are processed in blocks of about this many (resample, run) cells
+
+
+def _resample_blocks(n_items: int, nboot: int, seed, width: int):
+    """Blocks (lo, hi, present) of ``resample_weights(n_items, nboot, seed) > 0``, a block of rows at a time."""
+    from .bootstrap import Resamples
+
+    rows = Resamples(n_items, nboot, seed=_rng(seed))
+    for lo, hi, w in rows.blocks(max(1, min(nboot, _BOOT_BLOCK // max(1, width)))):
+        yield lo, hi, w > 0
 
 
 # ------------------------------------------------------------------------------------------- Approach 1
@@ -889,17 +909,17 @@ def approach1(data, *, n_grid: int = 1500, mode: str = "auto", bootstrap: int | 
                      f"largest model covering that C): excluded")
     boot = None
     if nboot:
-        rng = _rng(seed)
-        from .bootstrap import resample_weights
-
-        present = resample_weights(len(groups), nboot, seed=rng) > 0
-        win, lmin, ok = _envelope(Lg, lNg, present)
-        lN = lNg[win]
-        lD = lDg[win, np.arange(grid.size)[None, :]]
-        ba, bkN = _power_law(grid[None], lN, ok)
-        bb, bkD = _power_law(grid[None], lD, ok)
+        parts = []
+        for _, _, present in _resample_blocks(len(groups), nboot, seed, len(groups) + 8 * grid.size):
+            win, lmin, ok = _envelope(Lg, lNg, present)
+            lN = lNg[win]
+            lD = lDg[win, np.arange(grid.size)[None, :]]
+            ba, bkN = _power_law(grid[None], lN, ok)
+            bb, bkD = _power_law(grid[None], lD, ok)
+            parts.append((ba, bb, bkN, bkD, ok.sum(-1)))
+        ba, bb, bkN, bkD, n_used = (np.concatenate(v) for v in zip(*parts))
         boot = IsoFLOPBootstrap(n=nboot, seed=seed if not isinstance(seed, np.random.Generator) else None,
-                                unit="runs (models)", a=ba, b=bb, log_kN=bkN, log_kD=bkD, n_used=ok.sum(-1),
+                                unit="runs (models)", a=ba, b=bb, log_kN=bkN, log_kD=bkD, n_used=n_used,
                                 n_dropped=np.zeros(nboot, dtype=int))
     runs = pd.DataFrame({"N": N, "D": D, "C": C, "loss": loss, "run": keys})
     return IsoFLOPResult(approach=1, method="envelope", a=float(a[0]), b=float(b[0]), log_kN=float(kN[0]),
@@ -950,14 +970,15 @@ def _final_envelope(N, D, C, loss, nboot, seed) -> IsoFLOPResult:
     b, kD = _power_law(lc[None], lD[None], f)
     boot = None
     if nboot:
-        from .bootstrap import resample_weights
-
-        present = resample_weights(N.size, nboot, seed=_rng(seed)) > 0
-        fb = front(present[:, order])
-        ba, bkN = _power_law(lc[None], lN[None], fb)
-        bb, bkD = _power_law(lc[None], lD[None], fb)
+        parts = []
+        for _, _, present in _resample_blocks(N.size, nboot, seed, 8 * N.size):
+            fb = front(present[:, order])
+            ba, bkN = _power_law(lc[None], lN[None], fb)
+            bb, bkD = _power_law(lc[None], lD[None], fb)
+            parts.append((ba, bb, bkN, bkD, fb.sum(-1)))
+        ba, bb, bkN, bkD, n_used = (np.concatenate(v) for v in zip(*parts))
         boot = IsoFLOPBootstrap(n=nboot, seed=seed if not isinstance(seed, np.random.Generator) else None,
-                                unit="runs", a=ba, b=bb, log_kN=bkN, log_kD=bkD, n_used=fb.sum(-1),
+                                unit="runs", a=ba, b=bb, log_kN=bkN, log_kD=bkD, n_used=n_used,
                                 n_dropped=np.zeros(nboot, dtype=int))
     sel = order[f[0]]
     points = pd.DataFrame({"C": C[sel], "N_opt": N[sel], "D_opt": D[sel], "loss": loss[sel], "row": sel,

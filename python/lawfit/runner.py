@@ -81,7 +81,7 @@ class Job:
             return self.starts.shape[0]
         return min(self.screen, self.starts.shape[0]) + (0 if self.seeds is None else len(self.seeds))
 
-    def fingerprint(self, weights: np.ndarray, chunk: int) -> str:
+    def fingerprint(self, weights, chunk: int) -> str:
         """A digest of the problem: a checkpoint is only resumed by the same problem."""
         h = hashlib.sha256()
         prog = self.law.program
@@ -90,9 +90,9 @@ class Job:
             a = np.ascontiguousarray(arr)
             h.update(str((a.dtype.str, a.shape)).encode())
             h.update(a.tobytes())
-        h.update(str(weights.shape).encode())
-        for lo in range(0, weights.shape[0], 4096):  # a memory-mapped weight matrix is read a block at a time
-            h.update(np.ascontiguousarray(weights[lo:lo + 4096], dtype=np.float64).tobytes())
+        h.update(str(tuple(weights.shape)).encode())
+        for piece in _pieces(weights, 4096):  # weights are read (or drawn) a block at a time
+            h.update(_rows(piece).tobytes())
         opts = {k: v for k, v in self.options.items() if k not in ("threads", "progress")}
         h.update(repr((self.screen, chunk, sorted((k, repr(v)) for k, v in opts.items()))).encode())
         return h.hexdigest()
@@ -144,8 +144,10 @@ def _grid_predictions(job: Job) -> np.ndarray:
     return pred
 
 
-def fit_chunk(job: Job, weights: np.ndarray, progress=None) -> dict:
-    """Fit the rows ``weights`` (c, n) of ``job``; the best start of each row. Runs on a worker."""
+def fit_chunk(job: Job, weights, progress=None) -> dict:
+    """Fit the rows ``weights`` (c, n) of ``job``; the best start of each row. Runs on a worker.
+    ``weights`` may also be a piece of a row source (an object whose ``rows()`` gives them)."""
+    weights = _rows(weights)
     opts = dict(job.options)
     if job.screen:
         S = job.starts.shape[0]
@@ -204,11 +206,14 @@ def _check_chunk(chunk, R: int) -> int:
     return int(chunk)
 
 
-def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: str | os.PathLike | None = None,
+def run(job: Job, weights, *, chunk: int | None = None, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: float = 5.0, executor: cf.Executor | None = None, progress=None) -> engine.BatchFit:
     """Fit every row of ``weights`` (R, n) for ``job`` in chunks of ``chunk`` rows; the best start per row.
 
-    weights : (R, n) array; an ``np.memmap`` is read one chunk at a time, so R can exceed memory.
+    weights : (R, n) array; an ``np.memmap`` is read one chunk at a time, so R can exceed memory. Or a row
+        source such as :class:`lawfit.bootstrap.Resamples` (``shape`` and ``pieces(chunk)``, pieces with
+        ``rows()``): each chunk's rows are drawn when it runs (by the worker, with an executor), so the weight
+        matrix is never built.
 
     checkpoint : a file (.npz) that receives the finished chunks at most every ``checkpoint_every`` seconds,
         on Ctrl-C and at the end. If it exists and holds the same problem, its finished chunks are reused.
@@ -218,9 +223,9 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
     progress : True for a progress bar, or a callable(done_fits, total_fits).
     Raises :class:`Interrupted` on Ctrl-C, with the finished rows.
     """
-    if not isinstance(weights, np.ndarray):  # np.memmap stays on disk: rows are read a chunk at a time
-        weights = np.asarray(weights, dtype=np.float64)
-    if weights.ndim != 2:
+    if not isinstance(weights, np.ndarray) and not hasattr(weights, "pieces"):
+        weights = np.asarray(weights, dtype=np.float64)  # np.memmap stays on disk: read a chunk at a time
+    if len(weights.shape) != 2:
         raise ValueError(f"weights must be a 2-d array (rows, runs), got shape {weights.shape}")
     R = weights.shape[0]
     chunk = _check_chunk(chunk, R)
@@ -251,18 +256,18 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
             _save(path, fp, out, done)
             last_save = time.monotonic()
 
-    todo = [int(c) for c in np.flatnonzero(~done)]
     try:
         if executor is None:
-            for c in todo:
-                lo, hi = c * chunk, min(R, (c + 1) * chunk)
+            for c, piece in enumerate(_pieces(weights, chunk)):
+                if done[c]:
+                    continue
                 inner = None
                 if report is not None:
                     base = finished
                     inner = (lambda d, t, base=base: report(base + d, total))
-                store(c, fit_chunk(job, _rows(weights, lo, hi), progress=inner))
+                store(c, fit_chunk(job, piece, progress=inner))
         else:
-            _run_executor(executor, job, weights, chunk, todo, store)
+            _run_executor(executor, job, weights, chunk, done, store)
     except KeyboardInterrupt:
         if path:
             _save(path, fp, out, done)
@@ -272,21 +277,34 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
     return _batch(job, con, out)
 
 
-def _rows(weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    return np.ascontiguousarray(weights[lo:hi], dtype=np.float64)
+def _pieces(weights, chunk: int):
+    """Consecutive blocks of ``chunk`` rows: views of an array, or a row source's pieces."""
+    if hasattr(weights, "pieces"):
+        yield from weights.pieces(chunk)
+        return
+    for lo in range(0, weights.shape[0], chunk):
+        yield weights[lo:lo + chunk]
 
 
-def _run_executor(executor: cf.Executor, job: Job, weights: np.ndarray, chunk: int, todo: list, store) -> None:
-    R = weights.shape[0]
+def _rows(piece) -> np.ndarray:
+    if isinstance(piece, np.ndarray):
+        return np.ascontiguousarray(piece, dtype=np.float64)
+    return np.ascontiguousarray(piece.rows(), dtype=np.float64)
+
+
+def _run_executor(executor: cf.Executor, job: Job, weights, chunk: int, done: np.ndarray, store) -> None:
     futures: dict = {}
     tries: dict = {}
+    sent: dict = {}
 
     def submit(c: int) -> None:
-        lo, hi = c * chunk, min(R, (c + 1) * chunk)
-        futures[executor.submit(fit_chunk, job, _rows(weights, lo, hi))] = c
+        piece = sent[c]
+        futures[executor.submit(fit_chunk, job, _rows(piece) if isinstance(piece, np.ndarray) else piece)] = c
 
-    for c in todo:
-        submit(c)
+    for c, piece in enumerate(_pieces(weights, chunk)):  # a row source's piece is sent, not its rows
+        if not done[c]:
+            sent[c] = piece
+            submit(c)
     try:
         while futures:
             finished, _ = cf.wait(list(futures), timeout=0.2, return_when=cf.FIRST_COMPLETED)
@@ -302,6 +320,7 @@ def _run_executor(executor: cf.Executor, job: Job, weights: np.ndarray, chunk: i
                         raise
                     submit(c)
                     continue
+                sent.pop(c, None)
                 store(c, res)
     finally:
         for fut in futures:
