@@ -328,3 +328,90 @@ def test_executor_is_sent_generator_states_not_weights():
         dist = runner.run(runner.Job(LAW, DS, GRID, options={"threads": 1}), src, chunk=6, executor=ex)
     assert len(sizes) == 4 and max(sizes) < 2000 < 6 * DS.n * 8
     _same(dist, runner.run(runner.Job(LAW, DS, GRID), W, chunk=24))
+
+
+# ---------------------------------------------------------------------------------- bounded working memory
+
+
+def test_pruning_predicts_the_grid_in_blocks(monkeypatch):
+    """The grid's predictions are computed a block of starts at a time (each program node is starts x runs),
+    and scores made in blocks of starts agree with one product over the whole grid."""
+    import lawfit.compiler as comp
+
+    job = runner.Job(LAW, DS, resolve(LAW, "hoffmann"), screen=4)
+    runner._PRED_CACHE.clear()
+    whole = runner.screen_scores(job, W)
+    shapes = []
+    real = comp.program_predict
+
+    def spy(prog, features, theta):
+        shapes.append(np.shape(theta)[0])
+        return real(prog, features, theta)
+
+    monkeypatch.setattr(comp, "program_predict", spy)
+    monkeypatch.setattr(runner, "_PRED_CACHE_CELLS", 0)  # nothing kept: every chunk predicts again
+    monkeypatch.setattr(runner, "_SCREEN_BLOCK", 500 * DS.n)
+    blocked = runner.screen_scores(job, W)
+    assert sum(shapes) == 4500 and max(shapes) <= max(1, runner._PRED_BLOCK // DS.n) < 4500
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(np.argsort(blocked, axis=1, kind="stable")[:, :4],
+                                  np.argsort(whole, axis=1, kind="stable")[:, :4])
+
+
+def test_jackknife_in_blocks_of_rows(monkeypatch):
+    """The BCa jackknife fits its n leave-one-out rows a block at a time, never an n x n weight matrix, with
+    the draws of one n x n batch."""
+    lb = sys.modules["lawfit.bootstrap"]
+    boot = lawfit.bootstrap(LAW, DS, 30, seed=1)
+    w = np.ones((DS.n, DS.n)) - np.eye(DS.n)
+    ref = lawfit.minimize(LAW, DS, boot.fit.x[None, :], weights=w)
+    rows = []
+    real = lawfit.engine.minimize
+
+    def spy(*a, weights=None, **k):
+        rows.append(weights.shape[0])
+        return real(*a, weights=weights, **k)
+
+    monkeypatch.setattr(lb, "_CHUNK_BYTES", 8 * DS.n * 50)  # 50 rows per block
+    monkeypatch.setattr(lawfit.engine, "minimize", spy)
+    draws = boot._jackknife_draws()
+    assert rows == [50] * 4 + [DS.n - 200]
+    for k, v in ref.natural().items():
+        np.testing.assert_array_equal(draws[k], np.where(ref.success, v, np.nan))
+
+
+def test_trust_scale_in_blocks_of_points(monkeypatch):
+    """trust_scale reads the points in blocks: one block is the plain mean bit for bit; several agree to
+    rounding."""
+    whole = lawfit.engine.trust_scale(LAW, DS)
+    monkeypatch.setattr(lawfit.engine, "_SCALE_BLOCK", 7)
+    np.testing.assert_allclose(lawfit.engine.trust_scale(LAW, DS), whole, rtol=1e-13)
+    assert whole[3] > 10 and whole[4] > 10  # the exponents' scales (rms log N, rms log D)
+
+
+def test_threads_are_capped_at_the_core_count():
+    assert lawfit.engine._threads(10**6) == (os.cpu_count() or 1)
+    assert lawfit.engine._threads(1) == 1
+    a = lawfit.fit(LAW, DS, starts=GRID[:4], threads=10**6)
+    b = lawfit.fit(LAW, DS, starts=GRID[:4], threads=1)
+    np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_absurd_grids_are_refused_with_their_size():
+    import itertools
+
+    axes = {"alpha": [0.1, 0.3, 0.5], "beta": [0.2, 0.4], "E": [1.0, 2.0]}
+    g = lawfit.starts.grid(LAW, axes)  # the order of itertools.product over the law's parameters
+    names = sorted(axes, key=LAW.index)
+    cols = [np.atleast_1d(LAW.value_to_internal(k, np.asarray(axes[k], float))) for k in names]
+    assert g.shape == (12, LAW.n_params)
+    idx = [LAW.index(k) for k in names]
+    np.testing.assert_array_equal(g[:, idx], np.array(list(itertools.product(*cols))))
+    big = {k: np.linspace(0.1, 1.0, 100) for k in ("alpha", "beta", "E", "A")}
+    with pytest.raises(ValueError, match=r"100,000,000 points \(.*100 x 100"):
+        lawfit.fit(LAW, DS, starts=big)
+    from lawfit import isoflop
+
+    curves = lawfit.datasets.chinchilla().assign(run=lambda d: d["N"])
+    with pytest.raises(ValueError, match=r"n_grid=100000000 .* interpolated losses"):
+        isoflop.approach1(curves, n_grid=10**8, mode="curves")

@@ -309,11 +309,16 @@ class BootstrapResult:
         if "draws" not in self._jackknife:
             ctx = self._jackknife["_ctx"]
             n = ctx["n_runs"]
-            w = np.ones((n, n)) - np.eye(n)
-            batch = engine.minimize(self.law, ctx["data"], self.fit.x[None, :], weights=w, **ctx["options"])
-            nat = batch.natural()
-            ok = batch.success
-            self._jackknife["draws"] = {k: np.where(ok, v, np.nan) for k, v in nat.items()}
+            parts = []
+            step = max(1, min(n, _CHUNK_BYTES // (8 * n)))  # leave-one-out rows a block at a time, not n x n
+            for lo in range(0, n, step):
+                hi = min(n, lo + step)
+                w = np.ones((hi - lo, n))
+                w[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+                batch = engine.minimize(self.law, ctx["data"], self.fit.x[None, :], weights=w, **ctx["options"])
+                ok = batch.success
+                parts.append({k: np.where(ok, v, np.nan) for k, v in batch.natural().items()})
+            self._jackknife["draws"] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return self._jackknife["draws"]
 
     def summary(self, level: float = 0.95) -> str:

@@ -865,6 +865,7 @@ def _approach2_bootstrap(n, seed, d_opt, groups, used, logC, *, minima_fn, use_i
                             n_used=n_used, n_dropped=n_dropped)
 
 
+_MAX_CELLS = 1 << 26  # curves x envelope budgets in Approach 1 (two float arrays of this many cells)
 _BOOT_BLOCK = 1 << 20  # bootstrap resamples are processed in blocks of about this many (resample, run) cells
 
 
@@ -938,6 +939,9 @@ def approach1(data, *, n_grid: int = 1500, mode: str = "auto", bootstrap: int | 
     Ng = np.array([N[idx[0]] for idx in groups])
     lo = min(np.log(C[idx[0]]) for idx in groups)
     hi = max(np.log(C[idx[-1]]) for idx in groups)
+    if len(groups) * int(n_grid) > _MAX_CELLS:
+        raise ValueError(f"n_grid={n_grid} budgets x {len(groups)} curves is {len(groups) * int(n_grid):,} "
+                         f"interpolated losses, more than {_MAX_CELLS:,}; use a smaller n_grid (--grid)")
     grid = np.linspace(lo, hi, int(n_grid))
     Lg = np.full((len(groups), grid.size), np.inf)
     lDg = np.zeros((len(groups), grid.size))

@@ -100,9 +100,30 @@ class Job:
 
 def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
     """Objective value of every grid start on every weight row, (R, S): ``weights @ rho(residuals).T``
-    (for the Huber likelihood without its constant log Z(delta) per run, which does not change the ranking)."""
+    (for the Huber likelihood without its constant log Z(delta) per run, which does not change the ranking).
+    Computed a block of starts at a time, so memory beyond the (R, S) scores is one block (2^21 start x run
+    cells: Hoffmann's 4500 starts x 240 runs are one block) and, for grids of up to 2^23 cells, their
+    predictions (kept per process)."""
+    S, n = job.starts.shape[0], job.data.n
+    step = _screen_step(S, n)
+    scores = np.empty((weights.shape[0], S))
+    for lo in range(0, S, step):
+        hi = min(S, lo + step)
+        scores[:, lo:hi] = _block_scores(job, weights, lo, hi)
+    return scores
+
+
+_SCREEN_BLOCK = 1 << 21  # start x run cells of one block of scores (one matrix product per block)
+_PRED_BLOCK = 1 << 16  # start x run cells of one block of predictions (complex, one array per program node)
+
+
+def _screen_step(S: int, n: int) -> int:
+    return max(1, min(S, _SCREEN_BLOCK // max(1, n)))
+
+
+def _block_scores(job: Job, weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
     law = job.law
-    pred = _grid_predictions(job)
+    pred = _grid_predictions(job, lo, hi)
     r = pred - job.data.target[None, :]
     loss = job.options.get("loss", "huber")
     delta = float(job.options.get("delta", 1e-3))
@@ -112,7 +133,7 @@ def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
         else:
             scale = 1.0
             if loss == "huber_likelihood":
-                scale = np.exp(job.starts[:, law.n_params - 1])[:, None]
+                scale = np.exp(job.starts[lo:hi, law.n_params - 1])[:, None]
             a = np.abs(r / scale)
             rho = np.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta))
             if loss == "asymmetric_huber":
@@ -128,20 +149,31 @@ def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
 
 
 _PRED_CACHE: dict = {}
+_PRED_CACHE_CELLS = 1 << 23  # grids of up to this many start x run cells keep their predictions (64 MiB)
 
 
-def _grid_predictions(job: Job) -> np.ndarray:
-    """log L_hat at every (grid start, run), cached per process (workers see the same grid for every chunk)."""
+def _grid_predictions(job: Job, lo: int, hi: int) -> np.ndarray:
+    """log L_hat at grid starts lo:hi and every run. A small grid's predictions are kept per process
+    (workers see the same grid for every chunk); a large one is recomputed a block at a time."""
     from .compiler import program_predict
 
+    def predict(a: int, b: int) -> np.ndarray:  # every node of the program is (starts, runs): a few at a time
+        out = np.empty((b - a, n))
+        step = max(1, _PRED_BLOCK // max(1, n))
+        for c in range(a, b, step):
+            d = min(b, c + step)
+            out[c - a:d - a] = np.real(program_predict(job.law.program, job.data.features, job.starts[c:d]))
+        return out
+
+    S, n = job.starts.shape[0], job.data.n
+    if S * n > _PRED_CACHE_CELLS:
+        return predict(lo, hi)
     key = (id(job.starts), job.starts.shape, id(job.data))
     hit = _PRED_CACHE.get(key)
-    if hit is not None and hit[0] is job.starts and hit[1] is job.data:
-        return hit[2]
-    pred = np.real(program_predict(job.law.program, job.data.features, job.starts))
-    _PRED_CACHE.clear()
-    _PRED_CACHE[key] = (job.starts, job.data, pred)
-    return pred
+    if hit is None or hit[0] is not job.starts or hit[1] is not job.data:
+        _PRED_CACHE.clear()
+        _PRED_CACHE[key] = hit = (job.starts, job.data, predict(0, S))
+    return hit[2][lo:hi]
 
 
 def fit_chunk(job: Job, weights, progress=None) -> dict:
