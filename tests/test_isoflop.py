@@ -375,3 +375,95 @@ def test_cli_errors_exit_2_with_one_line(csv, tmp_path):
     assert out.returncode == 2 and "column 'C'" in out.stderr and "row 2" in out.stderr
     out = run(str(csv), "--map", "N=params", "--map", "loss=val_loss", "--bootstrap", "0")
     assert out.returncode == 2 and "--bootstrap" in out.stderr
+
+
+# ------------------------------------------------------------------------------ scaling of the grouping
+
+
+def _bins_quadratic(C, width):
+    """The greedy binning as first written (one pass over all free values per bin): the reference."""
+    lc = np.log(C)
+    order = np.argsort(lc, kind="stable")
+    s = lc[order]
+    free = np.ones(s.size, dtype=bool)
+    label_sorted = np.full(s.size, -1)
+    bins = []
+    while free.any():
+        idx = np.flatnonzero(free)
+        v = s[idx]
+        hi = np.searchsorted(v, v + width * (1 + 1e-12), side="right")
+        i = int(np.argmax(hi - np.arange(v.size)))
+        members = idx[i:hi[i]]
+        label_sorted[members] = len(bins)
+        bins.append(float(np.exp(np.mean(s[members]))))
+        free[members] = False
+    values = np.array(bins)
+    rank = np.argsort(values, kind="stable")
+    relabel = np.empty_like(rank)
+    relabel[rank] = np.arange(rank.size)
+    label = np.empty(s.size, dtype=int)
+    label[order] = relabel[label_sorted]
+    return label, values[rank]
+
+
+def _nearest_quadratic(C, budgets, width):
+    lc = np.log(C)
+    b = np.unique(np.asarray(budgets, dtype=float))
+    dist = np.abs(lc[:, None] - np.log(b)[None, :])
+    near = np.argmin(dist, axis=1)
+    label = np.where(dist[np.arange(lc.size), near] <= width * (1 + 1e-12), near, -1)
+    keep = np.flatnonzero(np.bincount(label[label >= 0], minlength=b.size) > 0)
+    remap = np.full(b.size, -1)
+    remap[keep] = np.arange(keep.size)
+    return np.where(label >= 0, remap[np.maximum(label, 0)], -1), b[keep]
+
+
+@pytest.mark.parametrize("case", range(60))
+def test_grouping_equals_the_quadratic_greedy(case):
+    """The O(n log n) binning makes exactly the bins of the original greedy (densest window first, ties to the
+    lower C), on clustered, uniform, tied and tiny inputs; snapping to budgets picks the same nearest one."""
+    import math
+
+    rng = np.random.default_rng(case)
+    kind = case % 4
+    n = int(rng.integers(1, 400))
+    if kind == 0:  # budgets with a scatter in C
+        centres = np.geomspace(1e18, 1e22, int(rng.integers(1, 12)))
+        C = rng.choice(centres, n) * (1 + rng.uniform(-0.05, 0.05, n))
+    elif kind == 1:  # no structure
+        C = 10 ** rng.uniform(18, 22, n)
+    elif kind == 2:  # many exact ties
+        C = rng.choice(10 ** rng.uniform(18, 19, 7), n)
+    else:  # a fine lattice: many equally dense windows
+        C = np.exp(np.round(rng.uniform(0, 2, n), 1)) * 1e20
+    tol = float(rng.choice([0.0, 0.01, 0.05, 0.1, 0.3, 1.0]))
+    width = math.log1p(max(tol, isoflop._EXACT))
+    got = isoflop._bin_budgets(C, tol, None)
+    ref = _bins_quadratic(C, width)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+    budgets = 10 ** rng.uniform(18, 22, int(rng.integers(1, 10)))
+    if case % 5 == 0:
+        budgets = np.append(budgets, np.sqrt(budgets[0] * C[0]) ** 2 / C[0])  # a run midway between two budgets
+    got = isoflop._bin_budgets(C, tol, budgets)
+    ref = _nearest_quadratic(C, budgets, width)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+
+
+def test_bootstrap_in_blocks_equals_one_block(monkeypatch):
+    """Approach 1 and 2 bootstraps run in blocks of resamples: the draws and results do not depend on the
+    block size (a block of one resample and one block of all of them agree bit for bit)."""
+    rng = np.random.default_rng(1)
+    data = isoflop_table(HOFFMANN, k=9, half=0.6, noise=0.01, rng=rng)
+    curves = training_curves(HOFFMANN, sizes=8, points=12)
+    out = {}
+    for block in (1, 200, 10**9):
+        monkeypatch.setattr(isoflop, "_BOOT_BLOCK", block)
+        out[block] = [isoflop.approach2(data, bootstrap=37, seed=4).bootstrap.draws(),
+                      isoflop.approach2(data, bootstrap=37, seed=4, d_opt="fit", shape="cubic").bootstrap.draws(),
+                      isoflop.approach1(curves, bootstrap=37, seed=4, n_grid=50).bootstrap.draws(),
+                      isoflop.approach1(data, mode="final", bootstrap=37, seed=4).bootstrap.draws()]
+    for block in (1, 200):
+        for a, b in zip(out[block], out[10**9]):
+            pd.testing.assert_frame_equal(a, b)

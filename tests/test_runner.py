@@ -235,3 +235,183 @@ def test_cli_pruned_bootstrap_with_checkpoint(tmp_path):
     assert json.loads(again.stdout)["bootstrap"] == json.loads(first.stdout)["bootstrap"]
     bad = subprocess.run(args[:5] + ["--strategy", "pruned"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "add --bootstrap N" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------ drawn weight rows
+
+
+@pytest.mark.parametrize("n_runs,seed", [(240, 1), (7, 3), (1, 0), (13, np.random.PCG64(5)),
+                                         (9, np.random.MT19937(2))])
+def test_drawn_rows_are_the_materialised_rows(n_runs, seed):
+    """Resamples draws each block from the generator where it begins: bit-identical to resample_weights
+    (one call for all rows) for any block size, and a Generator passed in is left where it would be."""
+    from lawfit.bootstrap import Resamples
+
+    def gen():  # an int seed, or a fresh Generator of the given bit generator's kind
+        return seed if isinstance(seed, int) else np.random.Generator(type(seed)(11))
+
+    ref = resample_weights(n_runs, 37, seed=gen())
+    for chunk in (1, 4, 5, 36, 37, 100):
+        src = Resamples(n_runs, 37, seed=gen())
+        blocks = [w for _, _, w in src.blocks(chunk)]
+        assert max(b.shape[0] for b in blocks) <= chunk
+        np.testing.assert_array_equal(np.concatenate(blocks), ref)
+        # pieces out of order (as an executor runs them, or after a resume) give the same rows
+        pieces = list(src.pieces(chunk))
+        np.testing.assert_array_equal(np.concatenate([p.rows() for p in pieces[::-1]][::-1]), ref)
+    g1, g2 = np.random.default_rng(4), np.random.default_rng(4)
+    resample_weights(n_runs, 37, seed=g1)
+    Resamples(n_runs, 37, seed=g2)
+    assert g1.integers(0, 2**62) == g2.integers(0, 2**62)
+    idx = np.random.default_rng(0).integers(0, n_runs, size=(11, n_runs))
+    np.testing.assert_array_equal(Resamples(n_runs, resamples=idx).rows(), resample_weights(n_runs, resamples=idx))
+
+
+def test_bootstrap_never_builds_all_weight_rows(monkeypatch):
+    """The runner is given a row source and every chunk's rows are drawn when it runs: no call ever sees more
+    than one chunk of rows, and the results equal a run over the materialised weight matrix."""
+    from lawfit.bootstrap import Resamples
+
+    lb = sys.modules["lawfit.bootstrap"]
+
+    seen = []
+    real_run, real_fit_chunk = runner.run, runner.fit_chunk
+
+    def spy_run(job, weights, **kw):
+        assert isinstance(weights, Resamples)
+        seen.append(("run", kw["chunk"]))
+        return real_run(job, weights, **kw)
+
+    def spy_fit_chunk(job, weights, progress=None):
+        assert not isinstance(weights, np.ndarray)
+        rows = runner._rows(weights)
+        seen.append(("rows", rows.shape[0]))
+        return real_fit_chunk(job, rows, progress=progress)
+
+    def no_materialising(*a, **k):
+        raise AssertionError("resample_weights called")
+
+    monkeypatch.setattr(runner, "run", spy_run)
+    monkeypatch.setattr(runner, "fit_chunk", spy_fit_chunk)
+    monkeypatch.setattr(lb, "resample_weights", no_materialising)
+    boot = lawfit.bootstrap(LAW, DS, 23, seed=3, starts=GRID, strategy="exhaustive", chunk=5)
+    monkeypatch.undo()
+    assert seen[0] == ("run", 5) and [n for k, n in seen[1:]] == [5, 5, 5, 5, 3]
+    ref = runner.run(runner.Job(LAW, DS, GRID), resample_weights(DS.n, 23, seed=3), chunk=23)
+    np.testing.assert_array_equal(boot.theta, ref.theta)
+    np.testing.assert_array_equal(boot.status, ref.status)
+    np.testing.assert_array_equal(boot.weights, resample_weights(DS.n, 23, seed=3))
+    # the default chunk is bounded too (not every resample at once)
+    monkeypatch.setattr(runner, "run", spy_run)
+    seen.clear()
+    lawfit.bootstrap(LAW, DS, 5000, seed=3, strategy="fixed", start=GRID[:1], max_iter=1)
+    assert seen[0][1] < 5000
+
+
+def test_executor_is_sent_generator_states_not_weights():
+    """With an executor each task carries the generator state of its rows (a few hundred bytes), and the
+    results equal a local run; a resumed run skips the finished chunks and still draws the rest right."""
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lawfit.bootstrap import Resamples
+
+    sizes = []
+
+    class Spy(ThreadPoolExecutor):
+        def submit(self, fn, *args, **kw):
+            sizes.append(len(pickle.dumps(args[1])))
+            return super().submit(fn, *args, **kw)
+
+    src = Resamples(DS.n, 24, seed=1)
+    with Spy(2) as ex:
+        dist = runner.run(runner.Job(LAW, DS, GRID, options={"threads": 1}), src, chunk=6, executor=ex)
+    assert len(sizes) == 4 and max(sizes) < 2000 < 6 * DS.n * 8
+    _same(dist, runner.run(runner.Job(LAW, DS, GRID), W, chunk=24))
+
+
+# ---------------------------------------------------------------------------------- bounded working memory
+
+
+def test_pruning_predicts_the_grid_in_blocks(monkeypatch):
+    """The grid's predictions are computed a block of starts at a time (each program node is starts x runs),
+    and scores made in blocks of starts agree with one product over the whole grid."""
+    import lawfit.compiler as comp
+
+    job = runner.Job(LAW, DS, resolve(LAW, "hoffmann"), screen=4)
+    runner._PRED_CACHE.clear()
+    whole = runner.screen_scores(job, W)
+    shapes = []
+    real = comp.program_predict
+
+    def spy(prog, features, theta):
+        shapes.append(np.shape(theta)[0])
+        return real(prog, features, theta)
+
+    monkeypatch.setattr(comp, "program_predict", spy)
+    monkeypatch.setattr(runner, "_PRED_CACHE_CELLS", 0)  # nothing kept: every chunk predicts again
+    monkeypatch.setattr(runner, "_SCREEN_BLOCK", 500 * DS.n)
+    blocked = runner.screen_scores(job, W)
+    assert sum(shapes) == 4500 and max(shapes) <= max(1, runner._PRED_BLOCK // DS.n) < 4500
+    np.testing.assert_allclose(blocked, whole, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(np.argsort(blocked, axis=1, kind="stable")[:, :4],
+                                  np.argsort(whole, axis=1, kind="stable")[:, :4])
+
+
+def test_jackknife_in_blocks_of_rows(monkeypatch):
+    """The BCa jackknife fits its n leave-one-out rows a block at a time, never an n x n weight matrix, with
+    the draws of one n x n batch."""
+    lb = sys.modules["lawfit.bootstrap"]
+    boot = lawfit.bootstrap(LAW, DS, 30, seed=1)
+    w = np.ones((DS.n, DS.n)) - np.eye(DS.n)
+    ref = lawfit.minimize(LAW, DS, boot.fit.x[None, :], weights=w)
+    rows = []
+    real = lawfit.engine.minimize
+
+    def spy(*a, weights=None, **k):
+        rows.append(weights.shape[0])
+        return real(*a, weights=weights, **k)
+
+    monkeypatch.setattr(lb, "_CHUNK_BYTES", 8 * DS.n * 50)  # 50 rows per block
+    monkeypatch.setattr(lawfit.engine, "minimize", spy)
+    draws = boot._jackknife_draws()
+    assert rows == [50] * 4 + [DS.n - 200]
+    for k, v in ref.natural().items():
+        np.testing.assert_array_equal(draws[k], np.where(ref.success, v, np.nan))
+
+
+def test_trust_scale_in_blocks_of_points(monkeypatch):
+    """trust_scale reads the points in blocks: one block is the plain mean bit for bit; several agree to
+    rounding."""
+    whole = lawfit.engine.trust_scale(LAW, DS)
+    monkeypatch.setattr(lawfit.engine, "_SCALE_BLOCK", 7)
+    np.testing.assert_allclose(lawfit.engine.trust_scale(LAW, DS), whole, rtol=1e-13)
+    assert whole[3] > 10 and whole[4] > 10  # the exponents' scales (rms log N, rms log D)
+
+
+def test_threads_are_capped_at_the_core_count():
+    assert lawfit.engine._threads(10**6) == (os.cpu_count() or 1)
+    assert lawfit.engine._threads(1) == 1
+    a = lawfit.fit(LAW, DS, starts=GRID[:4], threads=10**6)
+    b = lawfit.fit(LAW, DS, starts=GRID[:4], threads=1)
+    np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_absurd_grids_are_refused_with_their_size():
+    import itertools
+
+    axes = {"alpha": [0.1, 0.3, 0.5], "beta": [0.2, 0.4], "E": [1.0, 2.0]}
+    g = lawfit.starts.grid(LAW, axes)  # the order of itertools.product over the law's parameters
+    names = sorted(axes, key=LAW.index)
+    cols = [np.atleast_1d(LAW.value_to_internal(k, np.asarray(axes[k], float))) for k in names]
+    assert g.shape == (12, LAW.n_params)
+    idx = [LAW.index(k) for k in names]
+    np.testing.assert_array_equal(g[:, idx], np.array(list(itertools.product(*cols))))
+    big = {k: np.linspace(0.1, 1.0, 100) for k in ("alpha", "beta", "E", "A")}
+    with pytest.raises(ValueError, match=r"100,000,000 points \(.*100 x 100"):
+        lawfit.fit(LAW, DS, starts=big)
+    from lawfit import isoflop
+
+    curves = lawfit.datasets.chinchilla().assign(run=lambda d: d["N"])
+    with pytest.raises(ValueError, match=r"n_grid=100000000 .* interpolated losses"):
+        isoflop.approach1(curves, n_grid=10**8, mode="curves")

@@ -6,6 +6,7 @@ every refit are identical for any thread count and backend.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -19,10 +20,145 @@ from .data import prepare
 from .fitting import FitResult, fit
 from .status import Status, is_success
 
-__all__ = ["bootstrap", "BootstrapResult", "resample_weights", "sandwich"]
+__all__ = ["bootstrap", "BootstrapResult", "Resamples", "resample_weights", "sandwich"]
 
 STRATEGIES = ("smart", "fixed", "exhaustive", "pruned")
 _MAX_WEIGHT_BYTES = 8 * 2**30  # resample weights held in memory at once
+_LOCAL_CHUNK = 4096  # resamples per batch of a local bootstrap
+_CHUNK_BYTES = 2**25  # weight rows (and pruning scores) of one batch
+
+
+def _check_resamples(n_runs: int, resamples) -> np.ndarray:
+    idx = np.asarray(resamples)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"resamples must be an integer array of row positions, got dtype {idx.dtype}")
+    if idx.ndim != 2 or idx.shape[1] != n_runs:
+        raise ValueError(f"resamples must have shape (n_resamples, {n_runs}) (one row position per drawn "
+                         f"run), got {idx.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n_runs):
+        r, c = np.argwhere((idx < 0) | (idx >= n_runs))[0]
+        raise ValueError(f"resamples[{r}, {c}] = {idx[r, c]} is not a row position in 0..{n_runs - 1}")
+    return idx
+
+
+def _check_count(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"the number of resamples must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _counts(idx: np.ndarray, n_runs: int) -> np.ndarray:
+    """Weight rows (r, n_runs) from drawn row positions (r, k): how often each run was drawn."""
+    r = idx.shape[0]
+    flat = (np.asarray(idx, dtype=np.int64) + n_runs * np.arange(r, dtype=np.int64)[:, None]).ravel()
+    return np.bincount(flat, minlength=r * n_runs).reshape(r, n_runs).astype(np.float64)
+
+
+_DRAW_BLOCK = 1 << 20  # row positions drawn at once when a generator is only advanced
+
+
+def _advance(rng: np.random.Generator, n_runs: int, rows: int) -> None:
+    """Draw (and discard) ``rows`` resamples of ``n_runs`` positions: the generator ends where drawing them
+    all at once would leave it (a Generator's stream does not depend on how the draws are split into calls)."""
+    step = max(1, _DRAW_BLOCK // max(1, n_runs))
+    for lo in range(0, rows, step):
+        rng.integers(0, n_runs, size=(min(step, rows - lo), n_runs))
+
+
+class _Drawn:
+    """Rows ``lo:hi`` of a :class:`Resamples`: the generator's state where they begin (small and picklable,
+    so an executor is sent this, not the weights)."""
+
+    __slots__ = ("rng", "n_runs", "lo", "hi", "after")
+
+    def __init__(self, rng, n_runs, lo, hi):
+        self.rng, self.n_runs, self.lo, self.hi, self.after = rng, n_runs, lo, hi, None
+
+    def __getstate__(self):
+        return (self.rng, self.n_runs, self.lo, self.hi)
+
+    def __setstate__(self, state):
+        self.rng, self.n_runs, self.lo, self.hi = state
+        self.after = None
+
+    def rows(self) -> np.ndarray:
+        g = copy.deepcopy(self.rng)
+        out = _counts(g.integers(0, self.n_runs, size=(self.hi - self.lo, self.n_runs)), self.n_runs)
+        self.after = g
+        return out
+
+
+class _Indexed:
+    """Rows ``lo:hi`` of given row positions (``resamples=``)."""
+
+    __slots__ = ("idx", "n_runs")
+
+    def __init__(self, idx, n_runs):
+        self.idx, self.n_runs = idx, n_runs
+
+    def rows(self) -> np.ndarray:
+        return _counts(self.idx, self.n_runs)
+
+
+class Resamples:
+    """Bootstrap weight rows (n_resamples, n_runs), drawn a block at a time instead of held in memory.
+
+    The rows are exactly those of :func:`resample_weights` with the same arguments: ``n`` resamples drawn with
+    ``numpy.random.default_rng(seed)`` (or the Generator ``seed``, which is advanced past all of them, as
+    :func:`resample_weights` leaves it), or the given row positions ``resamples``. :meth:`pieces` yields
+    blocks of rows in order; each piece's ``rows()`` draws them from the generator's state at its first row,
+    so memory is one block, and a piece sent to another process is a few hundred bytes.
+    """
+
+    def __init__(self, n_runs: int, n: int | None = None, *, seed=None, resamples=None):
+        self.n_runs = int(n_runs)
+        if resamples is not None:
+            self._idx = _check_resamples(self.n_runs, resamples)
+            self._rng = None
+            self.shape = (self._idx.shape[0], self.n_runs)
+            return
+        n = _check_count(n)
+        self._idx = None
+        if isinstance(seed, np.random.Generator):
+            self._rng = copy.deepcopy(seed)
+            _advance(seed, self.n_runs, n)
+        else:
+            self._rng = np.random.default_rng(seed)
+        self.shape = (n, self.n_runs)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def pieces(self, chunk: int):
+        """Blocks of ``chunk`` rows (the last may be shorter), in order: objects with ``rows()``."""
+        R = self.shape[0]
+        if self._idx is not None:
+            for lo in range(0, R, chunk):
+                yield _Indexed(self._idx[lo:lo + chunk], self.n_runs)
+            return
+        g = copy.deepcopy(self._rng)
+        for lo in range(0, R, chunk):
+            hi = min(R, lo + chunk)
+            piece = _Drawn(copy.deepcopy(g), self.n_runs, lo, hi)
+            yield piece
+            if piece.after is not None:  # drawn here already: continue from where it ended
+                g = piece.after
+                piece.after = None
+            else:
+                _advance(g, self.n_runs, hi - lo)
+
+    def blocks(self, chunk: int):
+        """(lo, hi, weight rows lo:hi) for consecutive blocks of ``chunk`` rows."""
+        lo = 0
+        for piece in self.pieces(chunk):
+            w = piece.rows()
+            yield lo, lo + w.shape[0], w
+            lo += w.shape[0]
+
+    def rows(self) -> np.ndarray:
+        """All rows at once (n_resamples, n_runs)."""
+        return resample_weights(self.n_runs, resamples=self._idx) if self._idx is not None else \
+            np.concatenate([w for _, _, w in self.blocks(max(1, _DRAW_BLOCK // max(1, self.n_runs)))])
 
 
 def resample_weights(n_runs: int, n: int | None = None, *, seed=None, resamples=None) -> np.ndarray:
@@ -30,25 +166,17 @@ def resample_weights(n_runs: int, n: int | None = None, *, seed=None, resamples=
 
     Either ``n`` resamples drawn with ``numpy.random.default_rng(seed)`` (``seed`` may also be a
     Generator), or ``resamples``: an integer array (n_resamples, n_runs) of row positions, for example to
-    replay someone else's resamples exactly.
+    replay someone else's resamples exactly. All rows are held in memory; :class:`Resamples` gives the same
+    rows a block at a time (what :func:`bootstrap` uses).
     """
     if resamples is not None:
-        idx = np.asarray(resamples)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"resamples must be an integer array of row positions, got dtype {idx.dtype}")
-        if idx.ndim != 2 or idx.shape[1] != n_runs:
-            raise ValueError(f"resamples must have shape (n_resamples, {n_runs}) (one row position per drawn "
-                             f"run), got {idx.shape}")
-        if idx.size and (idx.min() < 0 or idx.max() >= n_runs):
-            r, c = np.argwhere((idx < 0) | (idx >= n_runs))[0]
-            raise ValueError(f"resamples[{r}, {c}] = {idx[r, c]} is not a row position in 0..{n_runs - 1}")
+        idx = _check_resamples(n_runs, resamples)
         return np.stack([np.bincount(row, minlength=n_runs) for row in idx]).astype(np.float64)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"the number of resamples must be a positive integer, got {n!r}")
+    n = _check_count(n)
     if int(n) * n_runs * 8 > _MAX_WEIGHT_BYTES:
         raise ValueError(f"{n} resamples of {n_runs} runs need {int(n) * n_runs * 8 // 2**30} GiB of weights; "
-                         f"draw them in batches (for example several seeds) or pass a memory-mapped weight "
-                         f"matrix to lawfit.runner.run")
+                         f"draw them a block at a time with lawfit.bootstrap.Resamples, or pass a "
+                         f"memory-mapped weight matrix to lawfit.runner.run")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     draws = rng.integers(0, n_runs, size=(int(n), n_runs))
     return np.stack([np.bincount(row, minlength=n_runs) for row in draws]).astype(np.float64)
@@ -68,7 +196,7 @@ class BootstrapResult:
     law: Any
     fit: FitResult
     strategy: str
-    weights: np.ndarray = field(repr=False)
+    resamples: Any = field(repr=False)  # Resamples (the weight rows, drawn on demand) or an array
     theta: np.ndarray = field(repr=False)  # internal draws (n_resamples, n_params)
     fun: np.ndarray = field(repr=False)
     status: np.ndarray = field(repr=False)
@@ -80,6 +208,12 @@ class BootstrapResult:
     @property
     def n(self) -> int:
         return int(self.status.size)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weight rows (n_resamples, n_runs), drawn again from the seed when asked for (not kept)."""
+        r = self.resamples
+        return r.rows() if isinstance(r, Resamples) else np.asarray(r)
 
     @property
     def ok(self) -> np.ndarray:
@@ -176,11 +310,16 @@ class BootstrapResult:
         if "draws" not in self._jackknife:
             ctx = self._jackknife["_ctx"]
             n = ctx["n_runs"]
-            w = np.ones((n, n)) - np.eye(n)
-            batch = engine.minimize(self.law, ctx["data"], self.fit.x[None, :], weights=w, **ctx["options"])
-            nat = batch.natural()
-            ok = batch.success
-            self._jackknife["draws"] = {k: np.where(ok, v, np.nan) for k, v in nat.items()}
+            parts = []
+            step = max(1, min(n, _CHUNK_BYTES // (8 * n)))  # leave-one-out rows a block at a time, not n x n
+            for lo in range(0, n, step):
+                hi = min(n, lo + step)
+                w = np.ones((hi - lo, n))
+                w[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+                batch = engine.minimize(self.law, ctx["data"], self.fit.x[None, :], weights=w, **ctx["options"])
+                ok = batch.success
+                parts.append({k: np.where(ok, v, np.nan) for k, v in batch.natural().items()})
+            self._jackknife["draws"] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return self._jackknife["draws"]
 
     def summary(self, level: float = 0.95) -> str:
@@ -240,7 +379,9 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
         by its objective on each resample (one matrix product) and the ``screen`` best of them are refitted,
         plus the smart strategy's basins.
     chunk : resamples per unit of work (streamed, checkpointed and distributed by chunk; results do not
-        depend on it). Default: all at once without ``checkpoint``/``executor``, else 256.
+        depend on it). Default: up to 4096 (32 MiB of weights) without ``checkpoint``/``executor``, else 256.
+        The weight rows of a chunk are drawn when it runs, never all at once: memory is one chunk plus a few
+        numbers per resample.
     checkpoint : a file (.npz) for finished chunks: written as the run goes (and on Ctrl-C); an existing
         checkpoint of the same problem is resumed. Ctrl-C raises :class:`lawfit.runner.Interrupted` with the
         finished resamples.
@@ -257,7 +398,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown bootstrap strategy {strategy!r}; choose one of {STRATEGIES}")
     ds = prepare(law, data, columns=columns)
-    weights = resample_weights(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
+    rows = Resamples(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
     options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss,
                    threads=threads, backend=backend, **solver)
     full = _full if _full is not None else fit(law, ds, starts=starts, progress=progress, **options)
@@ -281,12 +422,13 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
             raise ValueError(f"screen must be a positive number of grid points per resample, got {screen!r}")
     else:
         job = runner.Job(law, ds, st, options=options)
-    if chunk is None and checkpoint is None and executor is None:
-        chunk = weights.shape[0]
-    batch = runner.run(job, weights, chunk=chunk, checkpoint=checkpoint, executor=executor, progress=progress)
+    if chunk is None and checkpoint is None and executor is None:  # bounded memory: a block of weight rows
+        wide = max(ds.n, job.starts.shape[0] if job.screen else 0)  # and of screening scores
+        chunk = max(1, min(rows.shape[0], _LOCAL_CHUNK, _CHUNK_BYTES // (8 * wide)))
+    batch = runner.run(job, rows, chunk=chunk, checkpoint=checkpoint, executor=executor, progress=progress)
     ctx = {"data": ds, "n_runs": ds.n, "options": options}
     result = BootstrapResult(
-        law=law, fit=full, strategy=strategy, weights=weights, theta=batch.theta, fun=batch.fun,
+        law=law, fit=full, strategy=strategy, resamples=rows, theta=batch.theta, fun=batch.fun,
         status=batch.status, nfev=batch.nfev, best_start=batch.best_start,
         n_starts=job.fits_per_row,
         _jackknife={"_ctx": ctx},

@@ -64,7 +64,7 @@ def _threads(threads) -> int:
                              f"got {env!r}")
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive integer or None (all cores), got {threads!r}")
-    return int(min(threads, 2**31 - 1))  # the core uses at most one thread per chunk of work anyway
+    return int(min(threads, os.cpu_count() or 1))  # more threads than cores only cost memory and start-up
 
 
 @dataclass(frozen=True)
@@ -830,18 +830,26 @@ def trust_scale(law, data: Any, con: Constraints | None = None, *, columns=None)
     for k, a in enumerate(con.free_index):
         if a >= 0:
             theta[a, k] += 1j * h
-    vals = program_nodes(prog, ds.features, theta)
     ia, ib = int(prog.a[root]), int(prog.b[root])
+    # the points in blocks (each node is (n_free, block) complex): one block up to _SCALE_BLOCK points,
+    # which is np.mean exactly; beyond, per-block sums added in order
+    ss = np.zeros((ib, con.n_free))
+    for lo in range(0, ds.n, _SCALE_BLOCK):
+        hi = min(ds.n, lo + _SCALE_BLOCK)
+        vals = program_nodes(prog, ds.features[:, lo:hi], theta)
+        with np.errstate(all="ignore"):
+            for t, (j, f) in enumerate(zip(prog.args[ia:ia + ib], prog.argflags[ia:ia + ib])):
+                ss[t] += np.sum(np.broadcast_to(np.imag(vals[int(j)] if int(f) == 0 else np.log(vals[int(j)])) / h,
+                                                (con.n_free, hi - lo)) ** 2, axis=1)
+        del vals
     with np.errstate(all="ignore"):
-        ms = [np.mean(np.broadcast_to(np.imag(vals[int(j)] if int(f) == 0 else np.log(vals[int(j)])) / h,
-                                      (con.n_free, ds.n)) ** 2, axis=1)
-              for j, f in zip(prog.args[ia:ia + ib], prog.argflags[ia:ia + ib])]
-        d = np.sqrt(np.max(ms, axis=0))
+        d = np.sqrt(np.max(ss / ds.n, axis=0))
     ok = np.isfinite(d) & (d > 0.0)
     out[ok] = np.clip(d[ok], 1e-3, 1e3)
     return out
 
 
+_SCALE_BLOCK = 65536  # points per block in trust_scale
 _TRUST_SCALE_LAST = None  # (key, scale) of the last "auto" call
 
 

@@ -47,6 +47,7 @@ budget) in a DataFrame; :func:`lawfit.plots.isoflop_approaches` draws them.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -380,9 +381,15 @@ def _bin_budgets(C: np.ndarray, tolerance, budgets) -> tuple[np.ndarray, np.ndar
         if b.ndim != 1 or b.size == 0 or not np.all(np.isfinite(b)) or np.any(b <= 0):
             raise ValueError(f"budgets must be positive FLOP counts, got {budgets!r}")
         b = np.unique(b)
-        dist = np.abs(lc[:, None] - np.log(b)[None, :])
-        near = np.argmin(dist, axis=1)
-        label = np.where(dist[np.arange(lc.size), near] <= width * (1 + 1e-12), near, -1)
+        lb = np.log(b)
+        # the nearest budget (the lower one on a tie): one of the two around each run's log C
+        right = np.clip(np.searchsorted(lb, lc), 1, max(1, lb.size - 1)) if lb.size > 1 else np.zeros(lc.size, int)
+        left = np.maximum(right - 1, 0)
+        first = np.searchsorted(lb, lb, side="left")  # budgets whose logs coincide: the first of them
+        left, right = first[left], first[right]
+        dl, dr = np.abs(lc - lb[left]), np.abs(lc - lb[right])
+        near = np.where(dl <= dr, left, right)
+        label = np.where(np.minimum(dl, dr) <= width * (1 + 1e-12), near, -1)
         keep = np.flatnonzero(np.bincount(label[label >= 0], minlength=b.size) > 0)  # budgets with runs
         remap = np.full(b.size, -1)
         remap[keep] = np.arange(keep.size)
@@ -395,18 +402,7 @@ def _bin_budgets(C: np.ndarray, tolerance, budgets) -> tuple[np.ndarray, np.ndar
         label = np.empty(s.size, dtype=int)
         label[order] = label_sorted
         return label, values
-    free = np.ones(s.size, dtype=bool)
-    label_sorted = np.full(s.size, -1)
-    bins = []
-    while free.any():
-        idx = np.flatnonzero(free)
-        v = s[idx]
-        hi = np.searchsorted(v, v + width * (1 + 1e-12), side="right")
-        i = int(np.argmax(hi - np.arange(v.size)))
-        members = idx[i:hi[i]]
-        label_sorted[members] = len(bins)
-        bins.append(float(np.exp(np.mean(s[members]))))
-        free[members] = False
+    label_sorted, bins = _densest_windows(s, width * (1 + 1e-12))
     values = np.array(bins)
     rank = np.argsort(values, kind="stable")
     relabel = np.empty_like(rank)
@@ -414,6 +410,65 @@ def _bin_budgets(C: np.ndarray, tolerance, budgets) -> tuple[np.ndarray, np.ndar
     label = np.empty(s.size, dtype=int)
     label[order] = relabel[label_sorted]
     return label, values[rank]
+
+
+def _densest_windows(s: np.ndarray, span: float) -> tuple[np.ndarray, list]:
+    """Greedy binning of sorted log budgets ``s``: the window [s_i, s_i + span] holding the most unassigned
+    values (the lowest i on a tie) becomes a bin, its values leave, and so on. Returns the bin of each value
+    and the bins' geometric-mean budgets, in the order the bins were made.
+
+    O(n log n): a window's count only falls as values leave, so counts sit in a max-heap as upper bounds and
+    are recomputed when they reach the top; a bin removes every value in a range of sorted positions, so the
+    removed positions form a few disjoint ranges, and a window's count is its length less their overlap."""
+    import bisect
+    import heapq
+
+    n = s.size
+    hi = np.searchsorted(s, s + span, side="right")  # window of position i: sorted positions i .. hi[i] - 1
+    # equal values leave together, so only the first of each run of equal values starts a window
+    first = np.ones(n, dtype=bool)
+    first[1:] = s[1:] != s[:-1]
+    cand = np.flatnonzero(first)
+    key = (-(hi[cand] - cand)).astype(np.int64) * (n + 1) + cand  # (count desc, position asc) as one integer
+    heap = key.tolist()
+    heapq.heapify(heap)
+    label = np.full(n, -1)
+    starts: list = []  # removed ranges [starts[k], ends[k]), sorted and disjoint
+    ends: list = []
+    bins: list = []
+
+    def removed(a: int, b: int) -> int:
+        """Positions in [a, b) that are already in a bin."""
+        k = bisect.bisect_right(ends, a)  # first removed range ending after a
+        tot = 0
+        while k < len(starts) and starts[k] < b:
+            tot += min(ends[k], b) - max(starts[k], a)
+            k += 1
+        return tot
+
+    while heap:
+        item = heapq.heappop(heap)
+        cnt, i = -(item // (n + 1)), item % (n + 1)
+        if label[i] >= 0:
+            continue
+        j = int(hi[i])
+        actual = (j - i) - removed(i, j)
+        if actual < cnt:  # stale: push the true count back
+            heapq.heappush(heap, -actual * (n + 1) + i)
+            continue
+        free = label[i:j] < 0
+        label[i:j][free] = len(bins)
+        bins.append(float(np.exp(np.mean(s[i:j][free]))))
+        # record [i, j) as removed, merging with neighbouring removed ranges
+        k = bisect.bisect_left(ends, i)
+        m = k
+        a, b = i, j
+        while m < len(starts) and starts[m] <= b:
+            a, b = min(a, starts[m]), max(b, ends[m])
+            m += 1
+        starts[k:m] = [a]
+        ends[k:m] = [b]
+    return label, bins
 
 
 # ------------------------------------------------------------------------- per-budget minima (batched)
@@ -590,16 +645,6 @@ def _power_law(logC, logY, mask):
     return np.where(bad, np.nan, slope), np.where(bad, np.nan, icpt)
 
 
-def _within_budget_weights(sizes, n, rng) -> list:
-    """Bootstrap counts (n, n_g) for each budget: its runs drawn with replacement, as many as it has."""
-    out = []
-    for k in sizes:
-        draws = rng.integers(0, k, size=(n, k))
-        flat = (draws + k * np.arange(n)[:, None]).ravel()
-        out.append(np.bincount(flat, minlength=n * k).reshape(n, k).astype(float))
-    return out
-
-
 def _check_bootstrap(bootstrap) -> int | None:
     if bootstrap is None:
         return None
@@ -653,9 +698,14 @@ def approach2(data, *, shape: str = "parabola", tolerance: float | None = None, 
     N, D, C, loss = cols["N"], cols["D"], cols["C"], cols["loss"]
     label, values = _bin_budgets(C, tolerance, budgets)
     G = values.size
-    groups = [np.flatnonzero(label == g) for g in range(G)]
-    groups = [idx[np.argsort(N[idx], kind="stable")] for idx in groups]
-    n_sizes = np.array([np.unique(N[idx]).size for idx in groups])
+    # runs of each budget, by N (ties in row order): one sort, not one pass over the runs per budget
+    by = np.lexsort((N, label))
+    by = by[label[by] >= 0]
+    bounds = np.searchsorted(label[by], np.arange(G + 1))
+    groups = [by[bounds[g]:bounds[g + 1]] for g in range(G)]
+    newsize = np.ones(by.size, dtype=bool)  # a new model size within its budget
+    newsize[1:] = (label[by][1:] != label[by][:-1]) | (N[by][1:] != N[by][:-1])
+    n_sizes = np.add.reduceat(newsize, bounds[:-1]) if G else np.zeros(0, dtype=int)
     thick = n_sizes >= need
     use_idx = np.flatnonzero(thick)
 
@@ -700,7 +750,8 @@ def approach2(data, *, shape: str = "parabola", tolerance: float | None = None, 
                              else "the fitted curve has no minimum")
         elif status[g] == 3:
             side = "at or below the smallest" if logNopt[g] <= math.log(lo) else "at or above the largest"
-            notes_per.append(f"minimum at N = {math.exp(logNopt[g]):.3g}, {side} sampled size "
+            at = math.exp(logNopt[g]) if logNopt[g] < 709 else math.inf
+            notes_per.append(f"minimum at N = {at:.3g}, {side} sampled size "
                              f"(N = {lo:.3g} to {hi:.3g})")
         elif stD_full[g] != 0:
             notes_per.append("the minimum against log D is not bracketed" if stD_full[g] != 1 else "too few D")
@@ -713,14 +764,16 @@ def approach2(data, *, shape: str = "parabola", tolerance: float | None = None, 
     hi_n = np.array([math.log(N[i].max()) for i in groups])
     with np.errstate(all="ignore"):
         offset = np.where(hi_n > lo_n, (logNopt - 0.5 * (lo_n + hi_n)) / (0.5 * (hi_n - lo_n)), np.nan)
+    with np.errstate(over="ignore"):  # a minimum far outside the sampled sizes: inf
+        N_at, D_at = np.exp(logNopt), np.exp(logDopt)
     st_name = [_STATUS[int(s)] if s != 0 else ("ok" if stD_full[g] == 0 else "unbracketed")
                for g, s in enumerate(status)]
     points = pd.DataFrame({
         "C": values, "C_min": [C[i].min() for i in groups], "C_max": [C[i].max() for i in groups],
         "n_runs": [i.size for i in groups], "n_sizes": n_sizes,
         "N_min": [N[i].min() for i in groups], "N_max": [N[i].max() for i in groups],
-        "N_opt": np.where(ok_full | (status == 3), np.exp(logNopt), np.nan),
-        "D_opt": np.where(ok_full | (status == 3), np.exp(logDopt), np.nan),
+        "N_opt": np.where(ok_full | (status == 3), N_at, np.nan),
+        "D_opt": np.where(ok_full | (status == 3), D_at, np.nan),
         "loss_opt": np.where(ok_full | (status == 3), loss_opt, np.nan),
         "offset": offset, "status": st_name, "note": notes_per, "used": ok_full,
     })
@@ -771,28 +824,58 @@ def approach2(data, *, shape: str = "parabola", tolerance: float | None = None, 
 
 
 def _approach2_bootstrap(n, seed, d_opt, groups, used, logC, *, minima_fn, use_idx):
+    from .bootstrap import _advance, _counts
+
     rng = _rng(seed)
-    G = len(groups)
-    wall = _within_budget_weights([idx.size for idx in groups], n, rng)  # every budget, in order of C
-    wrows = [wall[g] for g in use_idx]
-    xN, _, stN, _ = minima_fn("N", wrows)
+    # Every budget's resamples are drawn in order of C, all n of a budget before the next one (as one call per
+    # budget would draw them): keep the generator where each budget's draws begin, then draw a block of
+    # resamples at a time from each, so memory is one block whatever n is.
+    sizes = [idx.size for idx in groups]
+    at = []
+    for k in sizes:
+        at.append(copy.deepcopy(rng))
+        _advance(rng, k, n)
+    gens = [at[g] for g in use_idx]
+    del at
     pos = {g: j for j, g in enumerate(use_idx)}
     cols = np.array([pos[g] for g in used])
-    okN = stN[:, cols] == 0
-    lNopt = xN[:, cols]
     lC = logC[used][None, :]
-    if d_opt == "fit":
-        xD, _, stD, _ = minima_fn("D", wrows)
-        ok = okN & (stD[:, cols] == 0)
-        lDopt = xD[:, cols]
-    else:
-        ok = okN
-        lDopt = lC - math.log(TRAIN_FLOPS) - lNopt
-    a, kN = _power_law(lC, lNopt, ok)
-    b, kD = _power_law(lC, lDopt, ok)
+    width = max(1, sum(sizes[g] for g in use_idx)) + max(sizes) * max(1, len(use_idx))
+    step = max(1, min(n, _BOOT_BLOCK // width))
+    parts = []
+    for lo in range(0, n, step):
+        r = min(step, n - lo)
+        wrows = [_counts(gen.integers(0, sizes[g], size=(r, sizes[g])), sizes[g]) for gen, g in zip(gens, use_idx)]
+        xN, _, stN, _ = minima_fn("N", wrows)
+        okN = stN[:, cols] == 0
+        lNopt = xN[:, cols]
+        if d_opt == "fit":
+            xD, _, stD, _ = minima_fn("D", wrows)
+            ok = okN & (stD[:, cols] == 0)
+            lDopt = xD[:, cols]
+        else:
+            ok = okN
+            lDopt = lC - math.log(TRAIN_FLOPS) - lNopt
+        a, kN = _power_law(lC, lNopt, ok)
+        b, kD = _power_law(lC, lDopt, ok)
+        parts.append((a, b, kN, kD, ok.sum(-1), (~ok).sum(-1)))
+    a, b, kN, kD, n_used, n_dropped = (np.concatenate(v) for v in zip(*parts))
     return IsoFLOPBootstrap(n=n, seed=seed if not isinstance(seed, np.random.Generator) else None,
                             unit="runs within budgets", a=a, b=b, log_kN=kN, log_kD=kD,
-                            n_used=ok.sum(-1), n_dropped=(~ok).sum(-1))
+                            n_used=n_used, n_dropped=n_dropped)
+
+
+_MAX_CELLS = 1 << 26  # curves x envelope budgets in Approach 1 (two float arrays of this many cells)
+_BOOT_BLOCK = 1 << 20  # bootstrap resamples are processed in blocks of about this many (resample, run) cells
+
+
+def _resample_blocks(n_items: int, nboot: int, seed, width: int):
+    """Blocks (lo, hi, present) of ``resample_weights(n_items, nboot, seed) > 0``, a block of rows at a time."""
+    from .bootstrap import Resamples
+
+    rows = Resamples(n_items, nboot, seed=_rng(seed))
+    for lo, hi, w in rows.blocks(max(1, min(nboot, _BOOT_BLOCK // max(1, width)))):
+        yield lo, hi, w > 0
 
 
 # ------------------------------------------------------------------------------------------- Approach 1
@@ -856,6 +939,9 @@ def approach1(data, *, n_grid: int = 1500, mode: str = "auto", bootstrap: int | 
     Ng = np.array([N[idx[0]] for idx in groups])
     lo = min(np.log(C[idx[0]]) for idx in groups)
     hi = max(np.log(C[idx[-1]]) for idx in groups)
+    if len(groups) * int(n_grid) > _MAX_CELLS:
+        raise ValueError(f"n_grid={n_grid} budgets x {len(groups)} curves is {len(groups) * int(n_grid):,} "
+                         f"interpolated losses, more than {_MAX_CELLS:,}; use a smaller n_grid (--grid)")
     grid = np.linspace(lo, hi, int(n_grid))
     Lg = np.full((len(groups), grid.size), np.inf)
     lDg = np.zeros((len(groups), grid.size))
@@ -889,17 +975,17 @@ def approach1(data, *, n_grid: int = 1500, mode: str = "auto", bootstrap: int | 
                      f"largest model covering that C): excluded")
     boot = None
     if nboot:
-        rng = _rng(seed)
-        from .bootstrap import resample_weights
-
-        present = resample_weights(len(groups), nboot, seed=rng) > 0
-        win, lmin, ok = _envelope(Lg, lNg, present)
-        lN = lNg[win]
-        lD = lDg[win, np.arange(grid.size)[None, :]]
-        ba, bkN = _power_law(grid[None], lN, ok)
-        bb, bkD = _power_law(grid[None], lD, ok)
+        parts = []
+        for _, _, present in _resample_blocks(len(groups), nboot, seed, len(groups) + 8 * grid.size):
+            win, lmin, ok = _envelope(Lg, lNg, present)
+            lN = lNg[win]
+            lD = lDg[win, np.arange(grid.size)[None, :]]
+            ba, bkN = _power_law(grid[None], lN, ok)
+            bb, bkD = _power_law(grid[None], lD, ok)
+            parts.append((ba, bb, bkN, bkD, ok.sum(-1)))
+        ba, bb, bkN, bkD, n_used = (np.concatenate(v) for v in zip(*parts))
         boot = IsoFLOPBootstrap(n=nboot, seed=seed if not isinstance(seed, np.random.Generator) else None,
-                                unit="runs (models)", a=ba, b=bb, log_kN=bkN, log_kD=bkD, n_used=ok.sum(-1),
+                                unit="runs (models)", a=ba, b=bb, log_kN=bkN, log_kD=bkD, n_used=n_used,
                                 n_dropped=np.zeros(nboot, dtype=int))
     runs = pd.DataFrame({"N": N, "D": D, "C": C, "loss": loss, "run": keys})
     return IsoFLOPResult(approach=1, method="envelope", a=float(a[0]), b=float(b[0]), log_kN=float(kN[0]),
@@ -950,14 +1036,15 @@ def _final_envelope(N, D, C, loss, nboot, seed) -> IsoFLOPResult:
     b, kD = _power_law(lc[None], lD[None], f)
     boot = None
     if nboot:
-        from .bootstrap import resample_weights
-
-        present = resample_weights(N.size, nboot, seed=_rng(seed)) > 0
-        fb = front(present[:, order])
-        ba, bkN = _power_law(lc[None], lN[None], fb)
-        bb, bkD = _power_law(lc[None], lD[None], fb)
+        parts = []
+        for _, _, present in _resample_blocks(N.size, nboot, seed, 8 * N.size):
+            fb = front(present[:, order])
+            ba, bkN = _power_law(lc[None], lN[None], fb)
+            bb, bkD = _power_law(lc[None], lD[None], fb)
+            parts.append((ba, bb, bkN, bkD, fb.sum(-1)))
+        ba, bb, bkN, bkD, n_used = (np.concatenate(v) for v in zip(*parts))
         boot = IsoFLOPBootstrap(n=nboot, seed=seed if not isinstance(seed, np.random.Generator) else None,
-                                unit="runs", a=ba, b=bb, log_kN=bkN, log_kD=bkD, n_used=fb.sum(-1),
+                                unit="runs", a=ba, b=bb, log_kN=bkN, log_kD=bkD, n_used=n_used,
                                 n_dropped=np.zeros(nboot, dtype=int))
     sel = order[f[0]]
     points = pd.DataFrame({"C": C[sel], "N_opt": N[sel], "D_opt": D[sel], "loss": loss[sel], "row": sel,

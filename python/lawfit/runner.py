@@ -81,7 +81,7 @@ class Job:
             return self.starts.shape[0]
         return min(self.screen, self.starts.shape[0]) + (0 if self.seeds is None else len(self.seeds))
 
-    def fingerprint(self, weights: np.ndarray, chunk: int) -> str:
+    def fingerprint(self, weights, chunk: int) -> str:
         """A digest of the problem: a checkpoint is only resumed by the same problem."""
         h = hashlib.sha256()
         prog = self.law.program
@@ -90,9 +90,9 @@ class Job:
             a = np.ascontiguousarray(arr)
             h.update(str((a.dtype.str, a.shape)).encode())
             h.update(a.tobytes())
-        h.update(str(weights.shape).encode())
-        for lo in range(0, weights.shape[0], 4096):  # a memory-mapped weight matrix is read a block at a time
-            h.update(np.ascontiguousarray(weights[lo:lo + 4096], dtype=np.float64).tobytes())
+        h.update(str(tuple(weights.shape)).encode())
+        for piece in _pieces(weights, 4096):  # weights are read (or drawn) a block at a time
+            h.update(_rows(piece).tobytes())
         opts = {k: v for k, v in self.options.items() if k not in ("threads", "progress")}
         h.update(repr((self.screen, chunk, sorted((k, repr(v)) for k, v in opts.items()))).encode())
         # The constraints as the fit resolves them (the law's default bounds and transforms included, which the
@@ -112,18 +112,39 @@ class Job:
 
 def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
     """Objective value of every grid start on every weight row, (R, S): ``weights @ rho(residuals).T``
-    (for the Huber likelihood without its constant log Z(delta) per run, which does not change the ranking)."""
+    (for the Huber likelihood without its constant log Z(delta) per run, which does not change the ranking).
+    Computed a block of starts at a time, so memory beyond the (R, S) scores is one block (2^21 start x run
+    cells: Hoffmann's 4500 starts x 240 runs are one block) and, for grids of up to 2^23 cells, their
+    predictions (kept per process)."""
+    S, n = job.starts.shape[0], job.data.n
+    step = _screen_step(S, n)
+    scores = np.empty((weights.shape[0], S))
+    for lo in range(0, S, step):
+        hi = min(S, lo + step)
+        scores[:, lo:hi] = _block_scores(job, weights, lo, hi)
+    return scores
+
+
+_SCREEN_BLOCK = 1 << 21  # start x run cells of one block of scores (one matrix product per block)
+_PRED_BLOCK = 1 << 16  # start x run cells of one block of predictions (complex, one array per program node)
+
+
+def _screen_step(S: int, n: int) -> int:
+    return max(1, min(S, _SCREEN_BLOCK // max(1, n)))
+
+
+def _block_scores(job: Job, weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
     from . import losses as _losses
 
     law = job.law
-    pred = _grid_predictions(job)
+    pred = _grid_predictions(job, lo, hi)
     spec = _losses.spec(job.options.get("loss", "huber"), delta=job.options.get("delta"),
                         asymmetry=job.options.get("asymmetry"), q=job.options.get("q"), c=job.options.get("c"),
                         residual=job.options.get("residual"), reduction=job.options.get("reduction"))
     with np.errstate(all="ignore"):
         r = spec.residuals(pred, job.data)
         if spec.fits_scale:  # Huber likelihood: rho(r / sigma) + log sigma
-            scale = np.exp(job.starts[:, law.n_params - 1])[:, None]
+            scale = np.exp(job.starts[lo:hi, law.n_params - 1])[:, None]
             rho = spec.rho(r / scale) + np.log(scale)
         else:
             rho = spec.rho(r)
@@ -136,24 +157,37 @@ def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
 
 
 _PRED_CACHE: dict = {}
+_PRED_CACHE_CELLS = 1 << 23  # grids of up to this many start x run cells keep their predictions (64 MiB)
 
 
-def _grid_predictions(job: Job) -> np.ndarray:
-    """log L_hat at every (grid start, run), cached per process (workers see the same grid for every chunk)."""
+def _grid_predictions(job: Job, lo: int, hi: int) -> np.ndarray:
+    """log L_hat at grid starts lo:hi and every run. A small grid's predictions are kept per process
+    (workers see the same grid for every chunk); a large one is recomputed a block at a time."""
     from .compiler import program_predict
 
+    def predict(a: int, b: int) -> np.ndarray:  # every node of the program is (starts, runs): a few at a time
+        out = np.empty((b - a, n))
+        step = max(1, _PRED_BLOCK // max(1, n))
+        for c in range(a, b, step):
+            d = min(b, c + step)
+            out[c - a:d - a] = np.real(program_predict(job.law.program, job.data.features, job.starts[c:d]))
+        return out
+
+    S, n = job.starts.shape[0], job.data.n
+    if S * n > _PRED_CACHE_CELLS:
+        return predict(lo, hi)
     key = (id(job.starts), job.starts.shape, id(job.data))
     hit = _PRED_CACHE.get(key)
-    if hit is not None and hit[0] is job.starts and hit[1] is job.data:
-        return hit[2]
-    pred = np.real(program_predict(job.law.program, job.data.features, job.starts))
-    _PRED_CACHE.clear()
-    _PRED_CACHE[key] = (job.starts, job.data, pred)
-    return pred
+    if hit is None or hit[0] is not job.starts or hit[1] is not job.data:
+        _PRED_CACHE.clear()
+        _PRED_CACHE[key] = hit = (job.starts, job.data, predict(0, S))
+    return hit[2][lo:hi]
 
 
-def fit_chunk(job: Job, weights: np.ndarray, progress=None) -> dict:
-    """Fit the rows ``weights`` (c, n) of ``job``; the best start of each row. Runs on a worker."""
+def fit_chunk(job: Job, weights, progress=None) -> dict:
+    """Fit the rows ``weights`` (c, n) of ``job``; the best start of each row. Runs on a worker.
+    ``weights`` may also be a piece of a row source (an object whose ``rows()`` gives them)."""
+    weights = _rows(weights)
     opts = dict(job.options)
     if job.screen:
         S = job.starts.shape[0]
@@ -178,7 +212,18 @@ def fit_chunk(job: Job, weights: np.ndarray, progress=None) -> dict:
             "at_bound": bf.at_bound, "best_start": best_start, "n_success": np.asarray(bf.n_success)}
 
 
+_RESULT_BYTES_PER_ROW = 8 * 2 + 4 * 4 + 8 * 2  # fun, status/nit/nfev/at_bound, best_start, n_success
+
+
 def _empty(R: int, n_free: int) -> dict:
+    need = R * (8 * n_free + _RESULT_BYTES_PER_ROW)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        have = 1 << 40
+    if need > have // 2:
+        raise ValueError(f"{R:,} rows need {need / 2**30:.1f} GiB for their results alone (half of this machine's "
+                         f"{have / 2**30:.0f} GiB is the limit); use fewer resamples")
     return {"x": np.full((R, n_free), np.nan), "fun": np.full(R, np.nan),
             "status": np.full(R, int(Status.NOT_RUN), dtype=np.int32), "nit": np.zeros(R, dtype=np.int32),
             "nfev": np.zeros(R, dtype=np.int32), "at_bound": np.zeros(R, dtype=np.int32),
@@ -212,11 +257,14 @@ def _check_chunk(chunk, R: int) -> int:
     return int(chunk)
 
 
-def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: str | os.PathLike | None = None,
+def run(job: Job, weights, *, chunk: int | None = None, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: float = 5.0, executor: cf.Executor | None = None, progress=None) -> engine.BatchFit:
     """Fit every row of ``weights`` (R, n) for ``job`` in chunks of ``chunk`` rows; the best start per row.
 
-    weights : (R, n) array; an ``np.memmap`` is read one chunk at a time, so R can exceed memory.
+    weights : (R, n) array; an ``np.memmap`` is read one chunk at a time, so R can exceed memory. Or a row
+        source such as :class:`lawfit.bootstrap.Resamples` (``shape`` and ``pieces(chunk)``, pieces with
+        ``rows()``): each chunk's rows are drawn when it runs (by the worker, with an executor), so the weight
+        matrix is never built.
 
     checkpoint : a file (.npz) that receives the finished chunks at most every ``checkpoint_every`` seconds,
         on Ctrl-C and at the end. If it exists and holds the same problem, its finished chunks are reused.
@@ -226,9 +274,9 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
     progress : True for a progress bar, or a callable(done_fits, total_fits).
     Raises :class:`Interrupted` on Ctrl-C, with the finished rows.
     """
-    if not isinstance(weights, np.ndarray):  # np.memmap stays on disk: rows are read a chunk at a time
-        weights = np.asarray(weights, dtype=np.float64)
-    if weights.ndim != 2:
+    if not isinstance(weights, np.ndarray) and not hasattr(weights, "pieces"):
+        weights = np.asarray(weights, dtype=np.float64)  # np.memmap stays on disk: read a chunk at a time
+    if len(weights.shape) != 2:
         raise ValueError(f"weights must be a 2-d array (rows, runs), got shape {weights.shape}")
     R = weights.shape[0]
     chunk = _check_chunk(chunk, R)
@@ -259,18 +307,18 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
             _save(path, fp, out, done)
             last_save = time.monotonic()
 
-    todo = [int(c) for c in np.flatnonzero(~done)]
     try:
         if executor is None:
-            for c in todo:
-                lo, hi = c * chunk, min(R, (c + 1) * chunk)
+            for c, piece in enumerate(_pieces(weights, chunk)):
+                if done[c]:
+                    continue
                 inner = None
                 if report is not None:
                     base = finished
                     inner = (lambda d, t, base=base: report(base + d, total))
-                store(c, fit_chunk(job, _rows(weights, lo, hi), progress=inner))
+                store(c, fit_chunk(job, piece, progress=inner))
         else:
-            _run_executor(executor, job, weights, chunk, todo, store)
+            _run_executor(executor, job, weights, chunk, done, store)
     except KeyboardInterrupt:
         if path:
             _save(path, fp, out, done)
@@ -280,21 +328,34 @@ def run(job: Job, weights: np.ndarray, *, chunk: int | None = None, checkpoint: 
     return _batch(job, con, out)
 
 
-def _rows(weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    return np.ascontiguousarray(weights[lo:hi], dtype=np.float64)
+def _pieces(weights, chunk: int):
+    """Consecutive blocks of ``chunk`` rows: views of an array, or a row source's pieces."""
+    if hasattr(weights, "pieces"):
+        yield from weights.pieces(chunk)
+        return
+    for lo in range(0, weights.shape[0], chunk):
+        yield weights[lo:lo + chunk]
 
 
-def _run_executor(executor: cf.Executor, job: Job, weights: np.ndarray, chunk: int, todo: list, store) -> None:
-    R = weights.shape[0]
+def _rows(piece) -> np.ndarray:
+    if isinstance(piece, np.ndarray):
+        return np.ascontiguousarray(piece, dtype=np.float64)
+    return np.ascontiguousarray(piece.rows(), dtype=np.float64)
+
+
+def _run_executor(executor: cf.Executor, job: Job, weights, chunk: int, done: np.ndarray, store) -> None:
     futures: dict = {}
     tries: dict = {}
+    sent: dict = {}
 
     def submit(c: int) -> None:
-        lo, hi = c * chunk, min(R, (c + 1) * chunk)
-        futures[executor.submit(fit_chunk, job, _rows(weights, lo, hi))] = c
+        piece = sent[c]
+        futures[executor.submit(fit_chunk, job, _rows(piece) if isinstance(piece, np.ndarray) else piece)] = c
 
-    for c in todo:
-        submit(c)
+    for c, piece in enumerate(_pieces(weights, chunk)):  # a row source's piece is sent, not its rows
+        if not done[c]:
+            sent[c] = piece
+            submit(c)
     try:
         while futures:
             finished, _ = cf.wait(list(futures), timeout=0.2, return_when=cf.FIRST_COMPLETED)
@@ -310,6 +371,7 @@ def _run_executor(executor: cf.Executor, job: Job, weights: np.ndarray, chunk: i
                         raise
                     submit(c)
                     continue
+                sent.pop(c, None)
                 store(c, res)
     finally:
         for fut in futures:

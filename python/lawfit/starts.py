@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Mapping
 
 import numpy as np
 
 __all__ = ["hoffmann_grid", "grid", "resolve"]
+
+MAX_STARTS = 1_000_000  # points of a dict grid (one fit each per weight row)
 
 HOFFMANN_AXES = {
     "alpha": (0.0, 0.5, 1.0, 1.5, 2.0),
@@ -46,7 +49,12 @@ def grid(law, axes: Mapping[str, Any]) -> np.ndarray:
             cols.append([float(x) for x in vals])
         else:
             cols.append([float(p.grid[0]) if p.grid else 0.0])
-    return np.array(list(itertools.product(*cols)), dtype=float)
+    size = math.prod(len(c) for c in cols)
+    if size > MAX_STARTS:
+        raise ValueError(f"the start grid has {size:,} points ({' x '.join(str(len(c)) for c in cols)}), more than "
+                         f"{MAX_STARTS:,}; give fewer values per parameter")
+    mesh = np.meshgrid(*[np.array(c, dtype=float) for c in cols], indexing="ij")  # the last varies fastest
+    return np.stack([m.ravel() for m in mesh], axis=1)
 
 
 def _numeric(name: str, value: Any) -> np.ndarray:
