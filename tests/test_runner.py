@@ -384,7 +384,7 @@ def test_trust_scale_in_blocks_of_points(monkeypatch):
     """trust_scale reads the points in blocks: one block is the plain mean bit for bit; several agree to
     rounding."""
     whole = lawfit.engine.trust_scale(LAW, DS)
-    monkeypatch.setattr(lawfit.engine, "_SCALE_BLOCK", 7)
+    monkeypatch.setattr(lawfit.trust, "_SCALE_BLOCK", 7)
     np.testing.assert_allclose(lawfit.engine.trust_scale(LAW, DS), whole, rtol=1e-13)
     assert whole[3] > 10 and whole[4] > 10  # the exponents' scales (rms log N, rms log D)
 

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from . import laws as _laws
 from .data import prepare
 from .fitting import FitResult, fit
 from .status import Status, is_success

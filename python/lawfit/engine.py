@@ -8,11 +8,9 @@ Everything here works on the law's *internal* parameter vector (the fitted quant
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import statistics
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -20,10 +18,13 @@ from . import _core
 from . import laws as _laws
 from . import losses as _losses
 from . import progress as _progress
+from .constraints import Constraints, _finite, check_starts as _check_starts, constraints
 from .data import Dataset, prepare
 from .status import Status, is_success
+from .trust import _trust_scale_option, trust_scale
 
-__all__ = ["Constraints", "constraints", "evaluate", "minimize", "BatchFit", "Evaluation", "LOSSES"]
+__all__ = ["evaluate", "minimize", "BatchFit", "Evaluation", "LOSSES",
+           "Constraints", "constraints", "trust_scale"]  # the last three live in constraints.py and trust.py
 
 LOSSES = tuple(_losses.REGISTRY)  # the loss names (lawfit.losses has one row per loss)
 
@@ -33,20 +34,6 @@ def law_for_loss(law, loss):
     law = _laws.get(law)
     fits_scale = loss.fits_scale if isinstance(loss, _losses.Loss) else loss == "huber_likelihood"
     return law.with_scale() if fits_scale else law
-
-
-def _finite(v) -> bool:
-    """Whether a real number is finite in float64 (an integer too large for a float is not)."""
-    try:
-        return math.isfinite(v)
-    except OverflowError:
-        return False
-
-
-def _is_real(v) -> bool:
-    """Whether v is a real scalar: not a string (float() takes "0.5"), not complex (float() of a numpy complex
-    drops the imaginary part with only a warning), not an array."""
-    return not isinstance(v, (str, bytes, complex, np.complexfloating)) and np.ndim(v) == 0
 
 
 def _threads(threads) -> int:
@@ -65,162 +52,6 @@ def _threads(threads) -> int:
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
         raise ValueError(f"threads must be a positive integer or None (all cores), got {threads!r}")
     return int(min(threads, os.cpu_count() or 1))  # more threads than cores only cost memory and start-up
-
-
-@dataclass(frozen=True)
-class Constraints:
-    """How the full parameter vector is built from the free one: theta[k] = x[free_index[k]] or fixed."""
-
-    free_index: np.ndarray  # (n_params,) int32, -1 for fixed
-    fixed_value: np.ndarray  # (n_params,) internal scale
-    lower: np.ndarray  # (n_free,) internal scale
-    upper: np.ndarray
-    free_names: tuple  # internal name of each free parameter (the first of a tied group)
-    rep: np.ndarray  # (n_free,) full index representing each free parameter
-
-    @property
-    def n_free(self) -> int:
-        return len(self.free_names)
-
-    def full(self, x: np.ndarray) -> np.ndarray:
-        """Full internal vectors from free ones (any leading shape)."""
-        x = np.asarray(x, dtype=float)
-        out = np.empty(x.shape[:-1] + (len(self.free_index),))
-        for k, j in enumerate(self.free_index):
-            out[..., k] = x[..., j] if j >= 0 else self.fixed_value[k]
-        return out
-
-
-def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
-                fixed: Mapping[str, float] | None = None,
-                tie: Sequence[Sequence[str]] | Mapping[str, str] | None = None) -> Constraints:
-    """Resolve bounds, fixed and tied parameters (names natural or internal; values on the scale the
-    name implies).
-
-    ``tie`` is a list of groups (``[("alpha", "beta")]``) or a mapping ``{"beta": "alpha"}``.
-    """
-    P = law.n_params
-    for what, arg in (("bounds", bounds), ("fixed", fixed)):
-        if arg is not None and not isinstance(arg, Mapping):
-            raise TypeError(f"{what} must be a mapping from parameter names to "
-                            f"{'(lower, upper) pairs' if what == 'bounds' else 'values'}, got {type(arg).__name__}")
-    if isinstance(tie, str):
-        raise TypeError(f"tie must be a list of groups such as [('alpha', 'beta')], got the string {tie!r}")
-    lo = np.array([p.internal_bounds()[0] for p in law.params])
-    hi = np.array([p.internal_bounds()[1] for p in law.params])
-    for what, arg in (("bounds", bounds), ("fixed", fixed)):
-        _no_alias(law, what, arg or {})
-    for name, b in (bounds or {}).items():
-        i = law.index(name)
-        try:
-            if isinstance(b, (str, bytes)):
-                raise TypeError
-            pair = tuple(b)
-            if any(not _is_real(v) for v in pair if v is not None):
-                raise TypeError  # "0.5" is not a number here (float() would take it)
-            blo, bhi = (float(v) if v is not None else None for v in pair)
-        except OverflowError:
-            raise ValueError(f"bounds for {name!r} must be within the float64 range, got {b!r}") from None
-        except (TypeError, ValueError):
-            raise ValueError(f"bounds for {name!r} must be a pair (lower, upper), got {b!r}") from None
-        blo = -math.inf if blo is None else blo
-        bhi = math.inf if bhi is None else bhi
-        if math.isnan(blo) or math.isnan(bhi):
-            raise ValueError(f"bounds for {name!r} contain NaN")
-        if blo > bhi:
-            raise ValueError(f"lower bound {blo:g} of parameter {name!r} is above its upper bound {bhi:g}")
-        p = law.params[i]
-        if name == p.internal or p.transform == "identity":
-            lo[i], hi[i] = blo, bhi
-        else:
-            if bhi <= 0:
-                raise ValueError(f"parameter {name!r} is positive (log scale); upper bound {bhi:g} is not")
-            lo[i] = math.log(blo) if blo > 0 else -math.inf
-            hi[i] = math.log(bhi) if math.isfinite(bhi) else math.inf
-    fixed_value = np.zeros(P)
-    is_fixed = np.zeros(P, dtype=bool)
-    for name, v in (fixed or {}).items():
-        i = law.index(name)
-        if isinstance(v, bool) or not _is_real(v):
-            raise TypeError(f"fixed value of parameter {name!r} must be a number, got {v!r}")
-        try:
-            iv = float(law.value_to_internal(name, v))
-        except OverflowError:
-            raise ValueError(f"fixed value of parameter {name!r} is too large for float64") from None
-        except (TypeError, ValueError):
-            raise TypeError(f"fixed value of parameter {name!r} must be a number, got {v!r}") from None
-        if not math.isfinite(iv):
-            raise ValueError(f"fixed value {v!r} of parameter {name!r} is not valid on its scale")
-        if not lo[i] <= iv <= hi[i]:
-            raise ValueError(f"fixed value {v!r} of parameter {name!r} is outside its bounds "
-                             f"[{lo[i]:g}, {hi[i]:g}] (internal scale)")
-        fixed_value[i], is_fixed[i] = iv, True
-    # Tied groups: union by representative (lowest index).
-    parent = list(range(P))
-
-    def find(i):
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    groups = [] if tie is None else ([(k, v) for k, v in tie.items()] if isinstance(tie, Mapping) else tie)
-    if not isinstance(groups, (list, tuple)):
-        raise TypeError(f"tie must be a list of groups such as [('alpha', 'beta')] or a mapping, "
-                        f"got {type(tie).__name__}")
-    for g in groups:
-        if not isinstance(g, (list, tuple, set, frozenset)) or len(g) < 2:
-            raise ValueError(f"each tie must name at least two parameters, got {g!r} "
-                             f"(tie is a list of groups such as [('alpha', 'beta')])")
-        ids = [law.index(n) for n in g]
-        kinds = {law.params[i].transform for i in ids}
-        if len(kinds) > 1:
-            raise ValueError(f"tied parameters {list(g)} must share one transform (log or identity)")
-        r = min(find(i) for i in ids)
-        for i in ids:
-            parent[find(i)] = r
-    free_index = np.full(P, -1, dtype=np.int32)
-    rep: list[int] = []
-    for i in range(P):
-        r = find(i)
-        grp = [k for k in range(P) if find(k) == r]
-        if any(is_fixed[k] for k in grp):
-            vals = {fixed_value[k] for k in grp if is_fixed[k]}
-            if len(vals) > 1:
-                raise ValueError(f"tied parameters {[law.params[k].name for k in grp]} are fixed to different values")
-            fixed_value[i] = vals.pop()
-            if not lo[i] <= fixed_value[i] <= hi[i]:  # a tie passes the value on: it must respect i's bounds too
-                src = next(law.params[k].name for k in grp if is_fixed[k])
-                raise ValueError(f"parameter {law.params[i].name!r} is tied to {src!r}, fixed at "
-                                 f"{fixed_value[i]:g} (internal scale), outside the bounds "
-                                 f"[{lo[i]:g}, {hi[i]:g}] of {law.params[i].name!r}")
-            continue
-        if r == i:
-            rep.append(i)
-    for j, r in enumerate(rep):
-        for k in range(P):
-            if find(k) == r:
-                free_index[k] = j
-    if not rep:
-        raise ValueError("every parameter is fixed: nothing to fit")
-    flo = np.array([max(lo[k] for k in range(P) if free_index[k] == j) for j in range(len(rep))])
-    fhi = np.array([min(hi[k] for k in range(P) if free_index[k] == j) for j in range(len(rep))])
-    for j, r in enumerate(rep):
-        if flo[j] > fhi[j]:
-            raise ValueError(f"tied parameters around {law.params[r].name!r} have disjoint bounds")
-    return Constraints(free_index, fixed_value, flo, fhi, tuple(law.params[r].internal for r in rep),
-                       np.array(rep, dtype=np.int64))
-
-
-def _no_alias(law, what: str, arg: Mapping) -> None:
-    """A ValueError when a mapping names one parameter twice, under its natural and its internal name (the
-    later entry would otherwise win silently)."""
-    seen: dict[int, str] = {}
-    for name in arg:
-        i = law.index(name)
-        if i in seen:
-            raise ValueError(f"{what} names parameter {law.params[i].name!r} twice, as {seen[i]!r} and {name!r} "
-                             f"(natural and internal name); give it once")
-        seen[i] = name
 
 
 def _weights(w, n: int, rows_ok: bool = True) -> np.ndarray | None:
@@ -792,112 +623,3 @@ def _minimize_kinked(run, law, ds, spec, con, w, free, keep_all: bool, core, pro
         res["best_start"] = out["best_start"]
         res["n_success"] = np.asarray(is_success(status).sum(axis=1), dtype=np.int32)
     return res
-
-
-def trust_scale(law, data: Any, con: Constraints | None = None, *, columns=None) -> np.ndarray:
-    """The solver's trust-region scaling, one positive number per free parameter.
-
-    When a law's log prediction is a log-sum-exp of terms (log L = lse_k u_k, as Chinchilla's), D_j is the
-    largest, over the terms, of the root mean square over the points of d u_k / d x_j, at a reference
-    point: each free parameter's default-grid median (0 when it has no grid), clipped into its bounds. The
-    trust region then bounds |D s|, roughly how far a step moves the terms (in log space), so an exponent
-    multiplying log N ~ 20 takes ~20 times shorter steps than a log-coefficient. D depends on the law, the
-    constraints and the data's features only (not on weights or starts), so chunked runs and bootstrap rows
-    share it. Entries that come out zero or not finite (a parameter no term depends on, such as a
-    likelihood's scale) are 1; the rest are clipped to [1e-3, 1e3]. Laws of another form (Kaplan's
-    alpha_D * lse(...), a single power law) get all ones: their sensitivities there depend on where the
-    fit is, not on the law's structure, and measured on Kaplan they made paths worse.
-    """
-    from .compiler import OPS, program_nodes
-
-    law = _laws.get(law)
-    ds = data if isinstance(data, Dataset) else prepare(law, data, columns=columns)
-    con = con if con is not None else constraints(law)
-    prog = law.program
-    root = len(prog.op) - 1
-    out = np.ones(con.n_free)
-    if int(prog.op[root]) != OPS["lse"]:
-        return out
-    ref = np.empty(con.n_free)
-    for a, r in enumerate(con.rep):
-        p = law.params[int(r)]
-        v = float(statistics.median(p.grid)) if p.grid else 0.0
-        ref[a] = min(max(v, con.lower[a]), con.upper[a])
-    # Complex step, every free parameter at once (row a perturbs parameter a):
-    # d f / d x = Im f(x + i h) / h, exact to rounding.
-    h = 1e-20
-    theta = np.repeat(con.full(ref)[None, :], con.n_free, axis=0).astype(complex)
-    for k, a in enumerate(con.free_index):
-        if a >= 0:
-            theta[a, k] += 1j * h
-    ia, ib = int(prog.a[root]), int(prog.b[root])
-    # the points in blocks (each node is (n_free, block) complex): one block up to _SCALE_BLOCK points,
-    # which is np.mean exactly; beyond, per-block sums added in order
-    ss = np.zeros((ib, con.n_free))
-    for lo in range(0, ds.n, _SCALE_BLOCK):
-        hi = min(ds.n, lo + _SCALE_BLOCK)
-        vals = program_nodes(prog, ds.features[:, lo:hi], theta)
-        with np.errstate(all="ignore"):
-            for t, (j, f) in enumerate(zip(prog.args[ia:ia + ib], prog.argflags[ia:ia + ib])):
-                ss[t] += np.sum(np.broadcast_to(np.imag(vals[int(j)] if int(f) == 0 else np.log(vals[int(j)])) / h,
-                                                (con.n_free, hi - lo)) ** 2, axis=1)
-        del vals
-    with np.errstate(all="ignore"):
-        d = np.sqrt(np.max(ss / ds.n, axis=0))
-    ok = np.isfinite(d) & (d > 0.0)
-    out[ok] = np.clip(d[ok], 1e-3, 1e3)
-    return out
-
-
-_SCALE_BLOCK = 65536  # points per block in trust_scale
-_TRUST_SCALE_LAST = None  # (key, scale) of the last "auto" call
-
-
-def _trust_scale_option(value, law, ds, con) -> np.ndarray | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value != "auto":
-            raise ValueError(f"trust_scale must be 'auto', None or an array of positive numbers, got {value!r}")
-        # The last result is kept (one entry, keyed by everything trust_scale reads): a small fit would
-        # otherwise spend longer here (~0.6 ms, NumPy over the program) than in the solver, also when the
-        # law is rebuilt by name on every call.
-        global _TRUST_SCALE_LAST
-        pr = law.program
-        key = (tuple(np.asarray(a).tobytes() for a in (pr.op, pr.a, pr.b, pr.imm, pr.args, pr.argflags)),
-               tuple(p.grid for p in law.params), ds.features.shape, ds.features.tobytes(),
-               con.free_index.tobytes(), con.fixed_value.tobytes(), con.lower.tobytes(), con.upper.tobytes())
-        hit = _TRUST_SCALE_LAST
-        if hit is None or hit[0] != key:
-            hit = (key, trust_scale(law, ds, con))
-            _TRUST_SCALE_LAST = hit
-        return hit[1].copy()
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"trust_scale must be numeric, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=float)
-    if arr.shape != (con.n_free,):
-        raise ValueError(f"trust_scale must have one entry per free parameter ({con.n_free}: "
-                         f"{', '.join(con.free_names)}), got shape {arr.shape}")
-    bad = np.flatnonzero(~(np.isfinite(arr) & (arr > 0)))
-    if bad.size:
-        raise ValueError(f"trust_scale for free parameter {con.free_names[bad[0]]!r} must be positive and "
-                         f"finite, got {arr[bad[0]]!r}")
-    return arr
-
-
-def _check_starts(law, con: Constraints, free: np.ndarray) -> None:
-    flat = free.reshape(-1, con.n_free)
-    bad = np.argwhere(~np.isfinite(flat))
-    if bad.size:
-        s, j = bad[0]
-        raise ValueError(f"start {s}: parameter {con.free_names[j]} is {flat[s, j]} (starts must be finite)")
-    below = np.argwhere(flat < con.lower)
-    above = np.argwhere(flat > con.upper)
-    for arr, word, b in ((below, "below its lower", con.lower), (above, "above its upper", con.upper)):
-        if arr.size:
-            s, j = arr[0]
-            raise ValueError(
-                f"start {s}: parameter {con.free_names[j]} = {flat[s, j]:g} is {word} bound {b[j]:g} "
-                f"(internal scale); {len(arr)} start value(s) out of bounds"
-            )

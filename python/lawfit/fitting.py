@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from . import laws as _laws
 from .data import prepare
 from .status import Status, is_success
 from .warnings import IdentifiabilityWarning, IllConditionedWarning
