@@ -415,3 +415,49 @@ def test_absurd_grids_are_refused_with_their_size():
     curves = lawfit.datasets.chinchilla().assign(run=lambda d: d["N"])
     with pytest.raises(ValueError, match=r"n_grid=100000000 .* interpolated losses"):
         isoflop.approach1(curves, n_grid=10**8, mode="curves")
+
+
+# ------------------------------------------------------------------------------------------------ Ctrl-C
+
+
+def _sigint_after(seconds: float):
+    import threading
+
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+@pytest.fixture(scope="module")
+def long_problem():
+    """A saturating power law on 4 million runs: ~190 iterations from zero, ~10 ms per evaluation."""
+    N = np.geomspace(1e7, 1e10, 4_000_000)
+    law = lawfit.law("E + A/N**alpha", ["N"], ["E", "A", "alpha"], log_params=["A", "E"])
+    return law, prepare(law, {"N": N, "loss": 2.0 + 0.1 * np.log(N)})
+
+
+def test_ctrl_c_stops_evaluate(long_problem):
+    """lawfit.evaluate of many parameter vectors on a large data set (~25 s) stops at Ctrl-C."""
+    law, ds = long_problem
+    t0 = time.monotonic()
+    timer = _sigint_after(0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lawfit.evaluate(law, ds, np.zeros((1000, 3)), derivatives=0)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_ctrl_c_stops_a_single_long_fit(long_problem):
+    """One fit (one start, one row: no other work to stop handing out) is stopped inside, between its
+    iterations, instead of running to the end (~4 s)."""
+    law, ds = long_problem
+    t0 = time.monotonic()
+    timer = _sigint_after(0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lawfit.minimize(law, ds, np.zeros((1, 3)), max_iter=10**6, threads=1, trust_scale=None)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 1.5
