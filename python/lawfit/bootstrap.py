@@ -23,6 +23,8 @@ __all__ = ["bootstrap", "BootstrapResult", "Resamples", "resample_weights", "san
 
 STRATEGIES = ("smart", "fixed", "exhaustive", "pruned")
 _MAX_WEIGHT_BYTES = 8 * 2**30  # resample weights held in memory at once
+_RESULT_BYTES = 160  # per-resample results kept (parameters, objective, status, counts) with a few parameters
+_MAX_RESULT_BYTES = 16 * 2**30
 _LOCAL_CHUNK = 4096  # resamples per batch of a local bootstrap
 _CHUNK_BYTES = 2**25  # weight rows (and pruning scores) of one batch
 
@@ -117,6 +119,9 @@ class Resamples:
             self.shape = (self._idx.shape[0], self.n_runs)
             return
         n = _check_count(n)
+        if n * _RESULT_BYTES > _MAX_RESULT_BYTES:
+            raise ValueError(f"{n} resamples need about {n * _RESULT_BYTES // 2**30} GiB for their results alone "
+                             f"(~{_RESULT_BYTES} bytes each); run them in batches (several seeds)")
         self._idx = None
         if isinstance(seed, np.random.Generator):
             self._rng = copy.deepcopy(seed)
@@ -417,7 +422,7 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
         job = runner.Job(law, ds, st, options=options)
     if chunk is None and checkpoint is None and executor is None:  # bounded memory: a block of weight rows
         wide = max(ds.n, job.starts.shape[0] if job.screen else 0)  # and of screening scores
-        chunk = max(1, min(len(rows), _LOCAL_CHUNK, _CHUNK_BYTES // (8 * wide)))
+        chunk = max(1, min(rows.shape[0], _LOCAL_CHUNK, _CHUNK_BYTES // (8 * wide)))
     batch = runner.run(job, rows, chunk=chunk, checkpoint=checkpoint, executor=executor, progress=progress)
     ctx = {"data": ds, "n_runs": ds.n, "options": options}
     return BootstrapResult(
