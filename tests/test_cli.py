@@ -204,3 +204,75 @@ def test_objective_options(csv):
                        (["--residual", "raw"], "invalid choice"), (["--loss", "cauchy", "--c", "0"], "c must be")):
         out = run("fit", str(csv), *MAP, *bad)
         assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr
+
+
+# ----------------------------------------------------------------------------------------------- files
+
+
+def _one_line_error(out, *words):
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    for w in words:
+        assert w in out.stderr, (w, out.stderr)
+
+
+def test_an_output_that_is_an_input_is_refused(csv, tmp_path):
+    before = csv.read_bytes()
+    for args, words in ((["--json", str(csv)], "--json"), (["--json", f"{csv.parent}/./{csv.name}"], "--json"),
+                        (["--bootstrap", "4", "--checkpoint", str(csv)], "--checkpoint"),
+                        (["--plot", str(csv)], "--plot")):
+        _one_line_error(run("fit", str(csv), *MAP, *args), words, "same file")
+    assert csv.read_bytes() == before
+    out = tmp_path / "o.json"
+    _one_line_error(run("fit", str(csv), *MAP, "--json", str(out), "--corner", str(out), "--bootstrap", "4"),
+                    "--corner", "same file as --json")
+    fit = tmp_path / "fit.json"
+    assert run("fit", str(csv), *MAP, "--json", str(fit)).returncode == 0
+    saved = fit.read_bytes()
+    _one_line_error(run("optimal", str(fit), "--budget", "1e23", "--json", str(fit)), "same file as the fit")
+    assert fit.read_bytes() == saved
+
+
+def test_json_and_report_are_written_before_the_figure(csv, tmp_path):
+    pytest.importorskip("matplotlib")
+    js = tmp_path / "fit.json"
+    out = run("fit", str(csv), *MAP, "--json", str(js), "--plot", str(tmp_path / "missing" / "fig.png"))
+    _one_line_error(out, "figure")
+    assert json.loads(js.read_text())["success"] is True
+    assert "objective" in out.stdout  # the report too
+
+
+@pytest.mark.parametrize("case", ["runs_dir", "isoflop_dir", "optimal_dir", "optimal_no_law", "optimal_list",
+                                  "ckpt_dir", "ckpt_no_dir", "ckpt_corrupt", "ckpt_empty"])
+def test_file_problems_give_one_line_and_status_2(csv, tmp_path, case):
+    d = tmp_path / "adir"
+    d.mkdir()
+    (tmp_path / "nolaw.json").write_text('{"schema": "lawfit.fit/1"}')
+    (tmp_path / "list.json").write_text('{"schema": "lawfit.fit/1", "law": "chinchilla", "params": [1, 2]}')
+    (tmp_path / "bad.npz").write_bytes(b"not a checkpoint")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    boot = ["fit", str(csv), *MAP, "--bootstrap", "4", "--checkpoint"]
+    args, words = {
+        "runs_dir": (["fit", str(d)], "directory"),
+        "isoflop_dir": (["isoflop", str(d)], "directory"),
+        "optimal_dir": (["optimal", str(d), "--budget", "1e23"], "directory"),
+        "optimal_no_law": (["optimal", str(tmp_path / "nolaw.json"), "--budget", "1e23"], "no law name and params mapping"),
+        "optimal_list": (["optimal", str(tmp_path / "list.json"), "--budget", "1e23"], "no law name and params mapping"),
+        "ckpt_dir": (boot + [str(d)], "is a directory"),
+        "ckpt_no_dir": (boot + [str(tmp_path / "nowhere" / "c.npz")], "no directory"),
+        "ckpt_corrupt": (boot + [str(tmp_path / "bad.npz")], "cannot be read"),
+        "ckpt_empty": (boot + [str(tmp_path / "empty.npz")], "cannot be read"),
+    }[case]
+    _one_line_error(run(*args), words)
+
+
+def test_memory_error_is_one_line(monkeypatch, capsys, csv):
+    from lawfit import cli
+
+    def boom(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "fit", boom)
+    assert cli.main(["fit", str(csv), *MAP]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lawfit: error: out of memory") and len(err.strip().splitlines()) == 1

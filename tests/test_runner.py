@@ -415,3 +415,100 @@ def test_absurd_grids_are_refused_with_their_size():
     curves = lawfit.datasets.chinchilla().assign(run=lambda d: d["N"])
     with pytest.raises(ValueError, match=r"n_grid=100000000 .* interpolated losses"):
         isoflop.approach1(curves, n_grid=10**8, mode="curves")
+
+
+# ------------------------------------------------------------------------------------------------ Ctrl-C
+
+
+def _sigint_after(seconds: float):
+    import threading
+
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+@pytest.fixture(scope="module")
+def long_problem():
+    """A saturating power law on 4 million runs: ~190 iterations from zero, ~10 ms per evaluation."""
+    N = np.geomspace(1e7, 1e10, 4_000_000)
+    law = lawfit.law("E + A/N**alpha", ["N"], ["E", "A", "alpha"], log_params=["A", "E"])
+    return law, prepare(law, {"N": N, "loss": 2.0 + 0.1 * np.log(N)})
+
+
+def test_ctrl_c_stops_evaluate(long_problem):
+    """lawfit.evaluate of many parameter vectors on a large data set (~25 s) stops at Ctrl-C."""
+    law, ds = long_problem
+    t0 = time.monotonic()
+    timer = _sigint_after(0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lawfit.evaluate(law, ds, np.zeros((1000, 3)), derivatives=0)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_ctrl_c_stops_a_single_long_fit(long_problem):
+    """One fit (one start, one row: no other work to stop handing out) is stopped inside, between its
+    iterations, instead of running to the end (~4 s)."""
+    law, ds = long_problem
+    t0 = time.monotonic()
+    timer = _sigint_after(0.3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lawfit.minimize(law, ds, np.zeros((1, 3)), max_iter=10**6, threads=1, trust_scale=None)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 1.5
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+
+
+def test_unwritable_checkpoint_fails_before_any_work(tmp_path):
+    calls = []
+    job = runner.Job(LAW, DS, GRID)
+    for bad, words in ((tmp_path / "missing" / "c.npz", "no directory"), (tmp_path, "is a directory")):
+        with pytest.raises(ValueError, match=words):
+            runner.run(job, W, chunk=5, checkpoint=bad, progress=lambda d, t: calls.append(d))
+    assert calls == []
+
+
+def test_a_failed_save_never_discards_results(tmp_path, monkeypatch, whole):
+    def fail(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    job = runner.Job(LAW, DS, GRID)
+    monkeypatch.setattr(runner, "_save", fail)
+    with pytest.warns(RuntimeWarning, match="No space left"):
+        res = runner.run(job, W, chunk=5, checkpoint=tmp_path / "c.npz", checkpoint_every=0.0)
+    _same(res, whole)
+    with pytest.warns(RuntimeWarning, match="could not save"):
+        with pytest.raises(runner.Interrupted) as info:
+            runner.run(job, W, chunk=5, checkpoint=tmp_path / "c.npz", progress=_StopAfter(10 * len(GRID)))
+    assert info.value.checkpoint is None and info.value.done.sum() >= 1
+    rows = slice(0, 5 * int(info.value.done.sum()))
+    np.testing.assert_array_equal(info.value.partial.x[rows], whole.x[rows])
+
+
+def test_checkpoint_temporaries_are_private_and_stale_ones_removed(tmp_path):
+    """The temporary file is a new file with a random name (a file planted at a predictable name, here a
+    link to another file, is never written through), and temporaries of dead processes are removed."""
+    ck = tmp_path / "c.npz"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / f"c.npz.tmp-{os.getpid()}").symlink_to(victim)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = [tmp_path / f".c.npz.tmp-{dead}-x1y2z3.npz", tmp_path / f"c.npz.tmp-{dead}"]
+    live = tmp_path / f".c.npz.tmp-{os.getppid()}-a1b2c3.npz"
+    for f in stale + [live]:
+        f.write_bytes(b"partial")
+    res = runner.run(runner.Job(LAW, DS, GRID), W, chunk=5, checkpoint=ck)
+    assert victim.read_text() == "keep me"
+    assert not any(f.exists() for f in stale) and live.exists()
+    with np.load(ck) as f:
+        np.testing.assert_array_equal(f["x"], res.x)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["c.npz", "victim.txt", f"c.npz.tmp-{os.getpid()}", live.name])

@@ -1,6 +1,7 @@
 // lawfit._core.minimize / evaluate: convert and check arrays once, release the GIL, run the batch.
 // Shape and value errors raise ValueError (std::invalid_argument), wrong types and dtypes TypeError (see
 // pybind.hpp); the Python facade gives friendlier messages first.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -76,9 +77,11 @@ bool loss_curvature(std::int32_t kind) {
 // Runs fn() on a helper thread while this thread, without the GIL, polls every 50 ms for Ctrl-C and, when
 // given a progress callable, reports progress(done, total) to it. An exception in the callable, like Ctrl-C,
 // stops handing out work and is raised here once the workers have stopped.
-// Batches of at most this many (problem x run) pairs run without the helper thread (and so without Ctrl-C
-// polling): even at the iteration limit they take well under a second.
+// Batches of at most this many (problem x run) pairs, at most kInlineIter iterations each, run without the
+// helper thread (and so without Ctrl-C polling): even at the iteration limit they take well under a second.
+// Evaluations of at most kInlineWork (evaluation x run) pairs likewise.
 constexpr std::int64_t kInlineWork = std::int64_t(1) << 17;
+constexpr std::int64_t kInlineIter = 200;
 
 template <class Fn>
 std::string run_interruptible(Fn fn, std::atomic<bool>& cancel, const std::atomic<std::int64_t>* done,
@@ -219,9 +222,12 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
     std::atomic<bool> cancel{false};
     std::atomic<std::int64_t> done{0};
     in.cancel = &cancel;
+    in.opt.cancel = &cancel;  // a single long fit stops too
     in.done = &done;
+    const std::int64_t work = in.R * in.S * in.data.n;  // <= kInlineWork: the product below cannot overflow
+    const bool small = work <= kInlineWork && work * std::max(1, in.opt.max_iter) <= kInlineWork * kInlineIter;
     const std::string err = run_interruptible([&]() { return lawfit::run_batch(in, keep_all, out); }, cancel,
-                                              &done, in.R * in.S, progress, in.R * in.S * in.data.n <= kInlineWork);
+                                              &done, in.R * in.S, progress, small);
     if (!err.empty()) throw std::runtime_error(err);
     py::dict d;
     d["x"] = x;
@@ -267,14 +273,16 @@ py::tuple evaluate(py::object program, py::object features_obj, py::object targe
     py::array_t<double> fun(B);
     py::array_t<double> grad(derivatives >= 1 ? std::vector<py::ssize_t>{B, P} : std::vector<py::ssize_t>{0});
     py::array_t<double> hess(derivatives >= 2 ? std::vector<py::ssize_t>{B, P, P} : std::vector<py::ssize_t>{0});
-    std::string err;
-    {
-        py::gil_scoped_release release;
-        err = lawfit::evaluate_batch(prog, analysis_of(program), loss, data, theta.data(), B,
-                                     has_weights ? weights.data() : nullptr, per_row, fun.mutable_data(),
-                                     derivatives >= 1 ? grad.mutable_data() : nullptr,
-                                     derivatives >= 2 ? hess.mutable_data() : nullptr, threads);
-    }
+    std::atomic<bool> cancel{false};
+    const lawfit::Analysis& an = analysis_of(program);
+    const std::string err = run_interruptible(
+        [&]() {
+            return lawfit::evaluate_batch(prog, an, loss, data, theta.data(), B,
+                                          has_weights ? weights.data() : nullptr, per_row, fun.mutable_data(),
+                                          derivatives >= 1 ? grad.mutable_data() : nullptr,
+                                          derivatives >= 2 ? hess.mutable_data() : nullptr, threads, &cancel);
+        },
+        cancel, nullptr, 0, py::none(), static_cast<std::int64_t>(B) * data.n <= kInlineWork);
     if (!err.empty()) throw std::runtime_error(err);
     return py::make_tuple(fun, derivatives >= 1 ? py::object(grad) : py::none(),
                           derivatives >= 2 ? py::object(hess) : py::none());

@@ -176,7 +176,8 @@ std::string run_batch(const BatchInput& in, bool keep_all, const BatchOutput& ou
 
 std::string evaluate_batch(const Program& prog, const Analysis& an, const Loss& loss, const DataView& data,
                            const double* theta, std::int64_t B, const double* weights, bool weights_per_row,
-                           double* fun, double* grad, double* hess, int threads) {
+                           double* fun, double* grad, double* hess, int threads,
+                           const std::atomic<bool>* cancel) {
     const int P = prog.n_params;
     const int mode = hess ? 2 : (grad ? 1 : 0);
     struct State {
@@ -191,6 +192,7 @@ std::string evaluate_batch(const Program& prog, const Analysis& an, const Loss& 
     auto body = [&](State& st, std::int64_t, std::int64_t begin, std::int64_t end) {
         double g[kMaxParams], h[kMaxParams * kMaxParams];
         for (std::int64_t b = begin; b < end; ++b) {
+            if (cancel && cancel->load(std::memory_order_relaxed)) return;
             if (weights_per_row || !st.loaded) {
                 st.ev->set_points(data, weights ? weights + (weights_per_row ? b * data.n : 0) : nullptr);
                 st.loaded = true;
@@ -200,7 +202,7 @@ std::string evaluate_batch(const Program& prog, const Analysis& an, const Loss& 
             if (hess) std::memcpy(hess + b * P * P, h, sizeof(double) * static_cast<std::size_t>(P * P));
         }
     };
-    return parallel_chunks(B, 64, threads, nullptr, init, body);
+    return parallel_chunks(B, 64, threads, cancel, init, body);
 }
 
 }  // namespace lawfit

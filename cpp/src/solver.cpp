@@ -222,6 +222,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
 
     Status status = Status::max_iterations;
     for (int it = 0; it < opt.max_iter; ++it) {
+        if (opt.cancel && opt.cancel->load(std::memory_order_relaxed)) break;  // Ctrl-C: stop this fit too
         out.nit = it + 1;
         // Free set: variables not held on a bound by the gradient.
         int idx[kMaxParams], m = 0;

@@ -23,6 +23,8 @@ __all__ = ["bootstrap", "BootstrapResult", "Resamples", "resample_weights", "san
 
 STRATEGIES = ("smart", "fixed", "exhaustive", "pruned")
 _MAX_WEIGHT_BYTES = 8 * 2**30  # resample weights held in memory at once
+_RESULT_BYTES = 160  # per-resample results kept (parameters, objective, status, counts) with a few parameters
+_MAX_RESULT_BYTES = 16 * 2**30
 _LOCAL_CHUNK = 4096  # resamples per batch of a local bootstrap
 _CHUNK_BYTES = 2**25  # weight rows (and pruning scores) of one batch
 
@@ -117,6 +119,9 @@ class Resamples:
             self.shape = (self._idx.shape[0], self.n_runs)
             return
         n = _check_count(n)
+        if n * _RESULT_BYTES > _MAX_RESULT_BYTES:
+            raise ValueError(f"{n} resamples need about {n * _RESULT_BYTES // 2**30} GiB for their results alone "
+                             f"(~{_RESULT_BYTES} bytes each); run them in batches (several seeds)")
         self._idx = None
         if isinstance(seed, np.random.Generator):
             self._rng = copy.deepcopy(seed)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -117,6 +118,27 @@ def _figures(args, result, data) -> None:
             raise ValueError(f"cannot write the figure: {err}") from None
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_paths(args) -> None:
+    """Refuse an output path that is an input (or another output): writing it would destroy the input."""
+    inputs = [(opt, getattr(args, dest)) for opt, dest in (("the runs", "runs"), ("the fit", "fit"))
+              if isinstance(getattr(args, dest, None), str)]
+    outputs = [(opt, getattr(args, dest)) for opt, dest in
+               (("--json", "json"), ("--plot", "plot"), ("--corner", "corner"), ("--checkpoint", "checkpoint"))
+               if isinstance(getattr(args, dest, None), str) and getattr(args, dest) != "-"]
+    for i, (opt, path) in enumerate(outputs):
+        for other, src in inputs + outputs[:i]:
+            if _same_file(path, src):
+                raise ValueError(f"{opt} {path} is the same file as {other} ({src}); it would be overwritten: "
+                                 f"choose another path")
+
+
 def _write_json(path: str, doc: dict) -> None:
     """The document as indented JSON to ``path``, or to stdout for '-'."""
     text = json.dumps(doc, indent=2)
@@ -174,8 +196,8 @@ def _cmd_example(args) -> int:
             args.plot = "chinchilla_study.png"
         except ImportError:
             print("(no figure: matplotlib is not installed; pip install 'lawfit[plot]')\n")
+    code = _emit(args, result, budgets, seconds)  # the JSON and the report first: a failed figure loses nothing
     _figures(args, result, runs)
-    code = _emit(args, result, budgets, seconds)
     if args.plot and args.json != "-":
         print(f"figure: {args.plot}" + (f", {args.corner}" if args.corner else ""))
     return code
@@ -257,13 +279,13 @@ def _cmd_fit(args) -> int:
             unidentified |= issubclass(w.category, IdentifiabilityWarning)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    code = _emit(args, result, budgets, seconds)  # the JSON and the report first: a failed figure loses nothing
     if args.plot or args.corner:
         from .data import prepare
 
         ds = prepare(law, table, columns=columns)
         data = {**ds.columns, "loss": np.exp(ds.target)}
         _figures(args, result, data)
-    code = _emit(args, result, budgets, seconds)
     return 1 if unidentified else code
 
 
@@ -462,7 +484,14 @@ def main(argv=None) -> int:
     from .backends import BackendUnavailable
 
     try:
+        _check_paths(args)
         return args.func(args)
+    except (KeyError, AttributeError) as err:
+        if args.command != "optimal":
+            raise
+        # a JSON document of the wrong shape (a field missing, a list where a mapping belongs)
+        print(f"lawfit: error: {args.fit} is not a valid lawfit fit ({type(err).__name__}: {err})", file=sys.stderr)
+        return 2
     except (ValueError, TypeError, BackendUnavailable) as err:
         msg = str(err)
         if msg.startswith("data has no column") and getattr(args, "command", "") in ("fit", "plot", "isoflop"):
@@ -472,10 +501,16 @@ def main(argv=None) -> int:
         print(f"lawfit: error: {msg}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a command that stopped reading (| head)
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # a path that is a directory, unreadable, on a full disk, ...
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"lawfit: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("lawfit: error: out of memory; try fewer resamples or runs, a smaller --chunk or --grid",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt as err:
         from .runner import Interrupted
 

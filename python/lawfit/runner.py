@@ -20,7 +20,11 @@ import concurrent.futures as cf
 import hashlib
 import math
 import os
+import re
+import tempfile
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +46,7 @@ class Interrupted(KeyboardInterrupt):
     NOT_RUN); with a checkpoint file they are saved there too, and the same call resumes from them."""
 
     def __init__(self, partial: engine.BatchFit, done: np.ndarray, checkpoint: str | None):
-        super().__init__(f"interrupted after {int(done.sum())} of {done.size} rows"
+        super().__init__(f"interrupted after {int(done.sum())} of {done.size} chunks of rows"
                          + (f"; finished rows are saved in {checkpoint}" if checkpoint else ""))
         self.partial = partial
         self.done = done
@@ -212,18 +216,7 @@ def fit_chunk(job: Job, weights, progress=None) -> dict:
             "at_bound": bf.at_bound, "best_start": best_start, "n_success": np.asarray(bf.n_success)}
 
 
-_RESULT_BYTES_PER_ROW = 8 * 2 + 4 * 4 + 8 * 2  # fun, status/nit/nfev/at_bound, best_start, n_success
-
-
 def _empty(R: int, n_free: int) -> dict:
-    need = R * (8 * n_free + _RESULT_BYTES_PER_ROW)
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        have = 1 << 40
-    if need > have // 2:
-        raise ValueError(f"{R:,} rows need {need / 2**30:.1f} GiB for their results alone (half of this machine's "
-                         f"{have / 2**30:.0f} GiB is the limit); use fewer resamples")
     return {"x": np.full((R, n_free), np.nan), "fun": np.full(R, np.nan),
             "status": np.full(R, int(Status.NOT_RUN), dtype=np.int32), "nit": np.zeros(R, dtype=np.int32),
             "nfev": np.zeros(R, dtype=np.int32), "at_bound": np.zeros(R, dtype=np.int32),
@@ -231,22 +224,101 @@ def _empty(R: int, n_free: int) -> dict:
 
 
 def _load(path: str, fingerprint: str, R: int, n_free: int, nchunks: int):
-    with np.load(path, allow_pickle=False) as f:
-        if str(f["fingerprint"]) != fingerprint:
-            raise ValueError(f"checkpoint {path!r} belongs to a different problem (other data, weights, starts, "
-                             f"options or chunk size); delete it or choose another checkpoint path")
-        out = {k: f[k].copy() for k in _FIELDS}
-        done = f["done"].copy()
-    if out["x"].shape != (R, n_free) or done.shape != (nchunks,):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            stored = str(f["fingerprint"])
+            if stored == fingerprint:
+                out = {k: f[k].copy() for k in _FIELDS}
+                done = f["done"].copy()
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"checkpoint {path!r} cannot be read ({type(err).__name__}: {err}); delete it or choose "
+                         f"another checkpoint path") from None
+    if stored != fingerprint:
+        raise ValueError(f"checkpoint {path!r} belongs to a different problem (other data, weights, starts, "
+                         f"options or chunk size); delete it or choose another checkpoint path")
+    if out["x"].shape != (R, n_free) or done.shape != (nchunks,) or any(out[k].shape[:1] != (R,) for k in _FIELDS):
         raise ValueError(f"checkpoint {path!r} has the wrong shape for this problem")
     return out, done
 
 
+def _tmp_prefix(path: str) -> str:
+    return f".{os.path.basename(path)}.tmp-{os.getpid()}-"
+
+
+def _check_checkpoint(path: str) -> None:
+    """Fail before any work when the checkpoint cannot be written; remove stale temporaries of it."""
+    if os.path.isdir(path):
+        raise ValueError(f"checkpoint {path!r} is a directory; give a file name, such as "
+                         f"{os.path.join(path, 'run.npz')!r}")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ValueError(f"cannot write the checkpoint {path!r}: no directory {folder!r}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".npz", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise ValueError(f"cannot write the checkpoint {path!r}: {err.strerror or err}") from None
+    _remove_stale(path)
+
+
+def _remove_stale(path: str) -> None:
+    """Temporary files of this checkpoint left by processes that no longer run (killed during a save)."""
+    folder = os.path.dirname(path) or "."
+    base = re.escape(os.path.basename(path))
+    pattern = re.compile(rf"\.{base}\.tmp-(\d+)-.*\.npz|{base}\.tmp-(\d+)")  # the second: earlier versions
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.fullmatch(name)
+        if not m:
+            continue
+        pid = int(m.group(1) or m.group(2))
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _save(path: str, fingerprint: str, out: dict, done: np.ndarray) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        np.savez(fh, fingerprint=np.array(fingerprint), done=done, **out)
-    os.replace(tmp, path)  # atomic: a crash leaves the previous checkpoint intact
+    """Write the checkpoint atomically: a new temporary file (O_EXCL, random name) in the same directory,
+    renamed over the old one, so a crash leaves the previous checkpoint intact. Raises OSError."""
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".npz", dir=os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, fingerprint=np.array(fingerprint), done=done, **out)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _try_save(path: str, fingerprint: str, out: dict, done: np.ndarray) -> bool:
+    """_save, a failure turned into a warning: finished results are never lost to a failed save."""
+    try:
+        _save(path, fingerprint, out, done)
+        return True
+    except OSError as err:
+        warnings.warn(f"could not save the checkpoint {path!r} ({err}); the finished rows are kept in memory "
+                      f"and returned", RuntimeWarning, stacklevel=3)
+        return False
 
 
 def _check_chunk(chunk, R: int) -> int:
@@ -283,6 +355,8 @@ def run(job: Job, weights, *, chunk: int | None = None, checkpoint: str | os.Pat
     con = engine.constraints(job.law, job.options.get("bounds"), job.options.get("fixed"), job.options.get("tie"))
     nchunks = math.ceil(R / chunk)
     path = os.fspath(checkpoint) if checkpoint is not None else None
+    if path:
+        _check_checkpoint(path)
     fp = job.fingerprint(weights, chunk) if path else ""
     if path and os.path.exists(path):
         out, done = _load(path, fp, R, con.n_free, nchunks)
@@ -304,7 +378,7 @@ def run(job: Job, weights, *, chunk: int | None = None, checkpoint: str | os.Pat
         if report is not None:
             report(finished, total)
         if path and time.monotonic() - last_save >= checkpoint_every:
-            _save(path, fp, out, done)
+            _try_save(path, fp, out, done)
             last_save = time.monotonic()
 
     try:
@@ -320,11 +394,10 @@ def run(job: Job, weights, *, chunk: int | None = None, checkpoint: str | os.Pat
         else:
             _run_executor(executor, job, weights, chunk, done, store)
     except KeyboardInterrupt:
-        if path:
-            _save(path, fp, out, done)
-        raise Interrupted(_batch(job, con, out), done.copy(), path) from None
+        saved = bool(path) and _try_save(path, fp, out, done)
+        raise Interrupted(_batch(job, con, out), done.copy(), path if saved else None) from None
     if path:
-        _save(path, fp, out, done)
+        _try_save(path, fp, out, done)
     return _batch(job, con, out)
 
 

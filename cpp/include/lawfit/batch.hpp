@@ -47,10 +47,12 @@ struct BatchOutput {
 std::string run_batch(const BatchInput& in, bool keep_all, const BatchOutput& out);
 
 // Batched objective evaluation: theta (B, n_params); weights nullptr, (n,) shared or (B, n) per row.
-// grad (B, n_params) and hess (B, n_params, n_params) may be nullptr.
+// grad (B, n_params) and hess (B, n_params, n_params) may be nullptr. cancel: checked before every
+// evaluation; when set, the call stops and returns "cancelled".
 std::string evaluate_batch(const Program& prog, const Analysis& an, const Loss& loss, const DataView& data,
                            const double* theta, std::int64_t B, const double* weights, bool weights_per_row,
-                           double* fun, double* grad, double* hess, int threads);
+                           double* fun, double* grad, double* hess, int threads,
+                           const std::atomic<bool>* cancel = nullptr);
 
 int default_threads();
 

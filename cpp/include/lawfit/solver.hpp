@@ -8,6 +8,7 @@
 // number of points, absolute size of the loss): steps are Newton steps (scale-free), acceptance uses the
 // ratio of actual to predicted decrease, and decrease tests are relative to the objective itself.
 #pragma once
+#include <atomic>
 #include <cstdint>
 
 #include "lawfit/evaluator.hpp"
@@ -29,6 +30,8 @@ struct SolverOptions {
     // below irls_min * irls it becomes 0 (exact Newton from the next evaluated point on).
     double irls = 0.25;
     double switch_rtol = 1e-4;
+    // Optional: checked before every iteration; when set the fit stops (its result is then discarded).
+    const std::atomic<bool>* cancel = nullptr;
 };
 constexpr double kIrlsRho = 1.1, kIrlsShrink = 0.25, kIrlsMin = 1e-3;
 
