@@ -212,3 +212,16 @@ def test_cauchy_recovers_the_law_despite_outliers():
     assert err(fit) < err(sq)
     with pytest.raises(ValueError, match="c must be positive"):
         lawfit.fit("chinchilla", data, loss="cauchy", c=-1.0)
+
+
+def test_natural_scale_bounds_must_keep_coefficients_non_negative():
+    nat = lawfit.laws.get("chinchilla", scale="natural")
+    assert nat.natural_params == {"E", "A", "B"}
+    with pytest.raises(ValueError, match="bounds for 'A'.*natural scale.*>= 0"):
+        lawfit.fit(nat, RUNS, bounds={"A": (-1.0, 1e4)})
+    with pytest.raises(ValueError, match="scale must be one of"):
+        lawfit.laws.get("chinchilla", scale="linear")
+    fit = lawfit.fit(nat, RUNS, bounds={"A": (100.0, 1e4)}, loss="huber_likelihood",
+                     starts={"E": [1.8], "A": [480.0], "B": [2000.0], "alpha": [0.35], "beta": [0.37],
+                             "sigma": [1e-3]})
+    assert fit.law.natural_params == {"E", "A", "B"} and fit.success

@@ -93,6 +93,9 @@ def constraints(law, bounds: Mapping[str, Sequence[float]] | None = None,
         if blo > bhi:
             raise ValueError(f"lower bound {blo:g} of parameter {name!r} is above its upper bound {bhi:g}")
         p = law.params[i]
+        if p.name in getattr(law, "natural_params", ()) and blo < 0:
+            raise ValueError(f"bounds for {name!r}: {p.name} is a coefficient fitted on the natural scale "
+                             f"(scale='natural'), which must stay >= 0; got the lower bound {blo:g}")
         if name == p.internal or p.transform == "identity":
             lo[i], hi[i] = blo, bhi
         else:

@@ -174,6 +174,7 @@ class Law:
             raise ValueError(f"law {self.name!r} has {len(self.params)} parameters; the engine supports at most "
                              f"{_core.MAX_PARAMS}")
         self._core = None
+        self.natural_params: frozenset = frozenset()  # parameters that natural_scale() took off the log scale
 
     def _build(self, expression, formula, description, log_space, derived) -> None:
         """Parse, check and compile the expression (the part of __init__ that recurses over it)."""
@@ -220,9 +221,12 @@ class Law:
                 p = Param(p.name, "identity", lower=max(p.lower, 0.0), upper=p.upper, internal=p.name,
                           grid=tuple(float(np.exp(g)) for g in p.grid), description=p.description)
             params.append(p)
-        return Law(self.name, self.expression, self.variables, params, formula=self.formula,
-                   description=self.description + " (coefficients on the natural scale)",
-                   log_space=self.log_space, derived=self.derived, loss_params=self.loss_params)
+        law = Law(self.name, self.expression, self.variables, params, formula=self.formula,
+                  description=self.description + " (coefficients on the natural scale)",
+                  log_space=self.log_space, derived=self.derived, loss_params=self.loss_params,
+                  at_most=self.at_most)
+        law.natural_params = frozenset(p.name for p in self.params if p.transform == "log")
+        return law
 
     def with_scale(self) -> "Law":
         """This law plus ``sigma`` (fitted as ``log_sigma``), the scale of Epoch AI's Huber likelihood
@@ -236,6 +240,7 @@ class Law:
             cached = Law(self.name, self.expression, self.variables, self.params, formula=self.formula,
                          description=self.description, log_space=self.log_space, derived=self.derived,
                          loss_params=(sigma,), at_most=self.at_most)
+            cached.natural_params = self.natural_params
             self._with_scale = cached
         return cached
 
