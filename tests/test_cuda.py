@@ -496,9 +496,13 @@ def test_bad_input_raises_the_same_errors(kw, match):
 
 
 def _with_loss(args: dict) -> dict:
-    """The loss's fields as one ``_core.Loss``, as both backends take it."""
+    """The loss's fields as one ``_core.Loss`` and the solver's as one ``_core.SolverOptions``, as both backends
+    take them."""
     a = dict(args)
     a["loss"] = _core.Loss(a.pop("loss_kind"), a.pop("delta"), a.pop("asymmetry"), a.pop("residual", 0))
+    if "max_iter" in a:
+        a["options"] = _core.SolverOptions(*(a.pop(k) for k in ("max_iter", "xtol", "ftol", "radius0", "irls",
+                                                                  "switch_rtol")))
     return a
 
 

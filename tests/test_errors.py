@@ -490,7 +490,7 @@ def test_law_variable_missing_from_data(data):
         ({"xtol": 2.0}, ValueError, "xtol"),
         ({"xtol": "tiny"}, TypeError, "solver option xtol must be a number"),
         ({"ftol": -1.0}, ValueError, "ftol"),
-        ({"ftol": None}, TypeError, "solver option ftol must be a number"),
+        ({"ftol": "x"}, TypeError, "solver option ftol must be a number"),
         ({"radius0": 0.0}, ValueError, "radius0"),
         ({"radius0": float("inf")}, ValueError, "radius0"),
         ({"irls": -1.0}, ValueError, "irls"),

@@ -768,7 +768,8 @@ def test_core_program_with_random_instructions(raw, n, seed, loss, derivatives):
     nf = max(1, P - 1)
     free_index = np.r_[np.arange(nf), -np.ones(P - nf)].astype(np.int32)
     out = _core.minimize(prog, X, y, None, theta[:, :nf], free_index, np.zeros(P), np.full(nf, -10.0),
-                         np.full(nf, 10.0), _core.Loss(loss, 1e-3, 1.0), 4, 1e-10, 1e-14, 0.05, 0.25, 1e-4, True, 1)
+                         np.full(nf, 10.0), _core.Loss(loss, 1e-3, 1.0), _core.SolverOptions(4, 1e-10, 1e-14, 0.05, 0.25, 1e-4),
+                         True, 1)
     status = out["status"]
     assert status.shape == (3,) and np.all((status >= 0) & (status <= 5))
     assert np.all((out["x"] >= -10.0) & (out["x"] <= 10.0))
@@ -945,6 +946,9 @@ def with_loss(args: dict) -> dict:
     a = dict(args)
     if "loss_kind" in a:
         a["loss"] = _core.Loss(a.pop("loss_kind"), a.pop("delta"), a.pop("asymmetry"))
+    if "max_iter" in a:
+        a["options"] = _core.SolverOptions(*(a.pop(k) for k in ("max_iter", "xtol", "ftol", "radius0", "irls",
+                                                                  "switch_rtol")))
     return a
 
 

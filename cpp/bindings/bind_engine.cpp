@@ -125,8 +125,7 @@ std::string run_interruptible(Fn fn, std::atomic<bool>& cancel, const std::atomi
 py::dict minimize(py::object program, py::object features_obj, py::object target_obj, py::object weights_obj,
                   py::object starts_obj, py::object free_index_obj, py::object fixed_value_obj,
                   py::object lower_obj, py::object upper_obj, const lawfit::Loss& loss,
-                  int max_iter,
-                  double xtol, double ftol, double radius0, double irls, double switch_rtol, bool keep_all,
+                  const lawfit::SolverOptions& options, bool keep_all,
                   int threads, py::object progress, py::object scale_obj) {
     const lawfit::Program& prog = program_of(program);
     check_progress(progress);
@@ -192,12 +191,9 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
     }
     require(in.S >= 1, "at least one start is needed");
     in.starts = starts.data();
-    in.opt.max_iter = max_iter;
-    in.opt.xtol = xtol;
-    in.opt.ftol = ftol;
-    in.opt.radius0 = radius0;
-    in.opt.irls = loss_curvature(in.loss.kind) ? irls : 0.0;
-    in.opt.switch_rtol = switch_rtol;
+    in.opt = options;
+    in.opt.cancel = nullptr;
+    if (!loss_curvature(in.loss.kind)) in.opt.irls = 0.0;
     const std::string opt_err = lawfit::check_options(in.opt);
     require(opt_err.empty(), opt_err);
     in.threads = threads;
@@ -323,11 +319,36 @@ void register_engine(py::module_& m) {
     kinds["huber_likelihood"] = lawfit::kLossHuberLikelihood;
     curv["huber_likelihood"] = true;
     m.attr("LOSS_KINDS") = kinds;
+    py::class_<lawfit::SolverOptions>(m, "SolverOptions",
+                                      "The per-fit solver's options (solver.hpp); checked where they are used.")
+        .def(py::init([](int max_iter, double xtol, double ftol, double radius0, double irls, double switch_rtol) {
+                 lawfit::SolverOptions o;
+                 o.max_iter = max_iter;
+                 o.xtol = xtol;
+                 o.ftol = ftol;
+                 o.radius0 = radius0;
+                 o.irls = irls;
+                 o.switch_rtol = switch_rtol;
+                 return o;
+             }),
+             py::arg("max_iter") = lawfit::SolverOptions{}.max_iter, py::arg("xtol") = lawfit::SolverOptions{}.xtol,
+             py::arg("ftol") = lawfit::SolverOptions{}.ftol, py::arg("radius0") = lawfit::SolverOptions{}.radius0,
+             py::arg("irls") = lawfit::SolverOptions{}.irls,
+             py::arg("switch_rtol") = lawfit::SolverOptions{}.switch_rtol)
+        .def_readonly("max_iter", &lawfit::SolverOptions::max_iter)
+        .def_readonly("xtol", &lawfit::SolverOptions::xtol)
+        .def_readonly("ftol", &lawfit::SolverOptions::ftol)
+        .def_readonly("radius0", &lawfit::SolverOptions::radius0)
+        .def_readonly("irls", &lawfit::SolverOptions::irls)
+        .def_readonly("switch_rtol", &lawfit::SolverOptions::switch_rtol)
+        .def("check", [](const lawfit::SolverOptions& o) {
+            const char* e = lawfit::check_options(o);
+            return e && *e ? py::object(py::str(e)) : py::object(py::none());
+        }, "None if valid, else the message.");
     m.attr("LOSS_CURVATURE") = curv;
     m.def("minimize", &minimize, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("weights"),
           py::arg("starts"), py::arg("free_index"), py::arg("fixed_value"), py::arg("lower"), py::arg("upper"),
-          py::arg("loss"), py::arg("max_iter"), py::arg("xtol"), py::arg("ftol"),
-          py::arg("radius0"), py::arg("irls"), py::arg("switch_rtol"), py::arg("keep_all"), py::arg("threads"),
+          py::arg("loss"), py::arg("options"), py::arg("keep_all"), py::arg("threads"),
           py::arg("progress") = py::none(), py::arg("scale") = py::none());
     m.def("evaluate", &evaluate, py::arg("program"), py::arg("features"), py::arg("target"), py::arg("params"),
           py::arg("weights"), py::arg("loss"), py::arg("derivatives"),

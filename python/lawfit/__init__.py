@@ -16,13 +16,14 @@ from .expr import parse, symbols
 from .fitting import FitResult, fit
 from .laws import Law, Param, law
 from .losses import Loss
+from .problem import Problem, problem
 from .runner import Interrupted
 from .status import Status
 from .warnings import IdentifiabilityWarning, IllConditionedWarning, LawfitWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "Loss", "BatchFit", "losses", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
+__all__ = ["fit", "FitResult", "Loss", "BatchFit", "losses", "Problem", "problem", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
            "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",
            "Interrupted", "isoflop", "LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning",
            "__version__"]

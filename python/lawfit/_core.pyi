@@ -41,6 +41,30 @@ class Loss:
     def residual(self) -> int: ...
     def check(self) -> str | None: ...
 
+class SolverOptions:
+    def __init__(
+        self,
+        max_iter: int = ...,
+        xtol: float = ...,
+        ftol: float = ...,
+        radius0: float = ...,
+        irls: float = ...,
+        switch_rtol: float = ...,
+    ) -> None: ...
+    @property
+    def max_iter(self) -> int: ...
+    @property
+    def xtol(self) -> float: ...
+    @property
+    def ftol(self) -> float: ...
+    @property
+    def radius0(self) -> float: ...
+    @property
+    def irls(self) -> float: ...
+    @property
+    def switch_rtol(self) -> float: ...
+    def check(self) -> str | None: ...
+
 LOSS_KINDS: dict[str, int]
 LOSS_CURVATURE: dict[str, bool]
 OPCODES: dict[str, int]
@@ -60,12 +84,7 @@ def minimize(
     lower: npt.NDArray[np.float64],
     upper: npt.NDArray[np.float64],
     loss: Loss,
-    max_iter: int,
-    xtol: float,
-    ftol: float,
-    radius0: float,
-    irls: float,
-    switch_rtol: float,
+    options: SolverOptions,
     keep_all: bool,
     threads: int,
     progress: Any = None,

@@ -320,7 +320,7 @@ class BootstrapResult:
                 hi = min(n, lo + step)
                 w = np.ones((hi - lo, n))
                 w[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
-                batch = engine.minimize(self.law, ctx["data"], self.fit.x[None, :], weights=w, **ctx["options"])
+                batch = engine.minimize(ctx["problem"], None, self.fit.x[None, :], weights=w, **ctx["options"])
                 ok = batch.success
                 parts.append({k: np.where(ok, v, np.nan) for k, v in batch.natural().items()})
             self._jackknife["draws"] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -359,8 +359,8 @@ def _distinct_optima(result: FitResult, rtol: float = 1e-6) -> np.ndarray:
     return np.array(out) if out else result.x[None, :]
 
 
-def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: str = "smart",
-              start: Any = None, starts: Any = "grid", max_basins: int = 8, loss="huber",
+def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strategy: str = "smart",
+              start: Any = None, starts: Any = "grid", max_basins: int = 8, loss=None,
               delta: float | None = None, asymmetry: float | None = None, q: float | None = None,
               c: float | None = None, residual: str | None = None, reduction: str | None = None,
               bounds=None, fixed=None, tie=None, columns=None,
@@ -394,18 +394,19 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     starts : the grid of the full-data fit (and of ``"exhaustive"``): as in :func:`lawfit.fit`.
     The other options are those of :func:`lawfit.fit` and apply to every refit.
     """
-    from . import losses as _losses
+    from .problem import Problem, resolve as _resolve
 
-    loss = _losses.spec(loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
-                        reduction=reduction)
-    law = engine.law_for_loss(law, loss)
+    if isinstance(law, Problem) and isinstance(data, (int, np.integer)) and not isinstance(data, bool):
+        data, n = None, data  # bootstrap(problem, n)
+    prob = _resolve(law, data, dict(loss=loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
+                                    reduction=reduction, bounds=bounds, fixed=fixed, tie=tie, columns=columns,
+                                    **solver))
+    law, ds = prob.law, prob.data
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown bootstrap strategy {strategy!r}; choose one of {STRATEGIES}")
-    ds = prepare(law, data, columns=columns)
     rows = Resamples(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
-    options = dict(bounds=bounds, fixed=fixed, tie=tie, loss=loss,
-                   threads=threads, backend=backend, **solver)
-    full = _full if _full is not None else fit(law, ds, starts=starts, progress=progress, **options)
+    options = dict(threads=threads, backend=backend)  # per call; the problem carries the rest
+    full = _full if _full is not None else fit(prob, starts=starts, progress=progress, **options)
     from . import runner
     from .starts import resolve
 
@@ -421,16 +422,16 @@ def bootstrap(law, data, n: int = 1000, *, seed=None, resamples=None, strategy: 
     else:  # smart, and the basins that seed pruned
         st = _distinct_optima(full)[:max_basins]
     if strategy == "pruned":
-        job = runner.Job(law, ds, resolve(law, starts), seeds=st, screen=screen, options=options)
+        job = runner.Job(prob, None, resolve(law, starts), seeds=st, screen=screen, options=options)
         if not job.screen:
             raise ValueError(f"screen must be a positive number of grid points per resample, got {screen!r}")
     else:
-        job = runner.Job(law, ds, st, options=options)
+        job = runner.Job(prob, None, st, options=options)
     if chunk is None and checkpoint is None and executor is None:  # bounded memory: a block of weight rows
         wide = max(ds.n, job.starts.shape[0] if job.screen else 0)  # and of screening scores
         chunk = max(1, min(rows.shape[0], _LOCAL_CHUNK, _CHUNK_BYTES // (8 * wide)))
     batch = runner.run(job, rows, chunk=chunk, checkpoint=checkpoint, executor=executor, progress=progress)
-    ctx = {"data": ds, "n_runs": ds.n, "options": options}
+    ctx = {"problem": prob, "n_runs": ds.n, "options": options}
     result = BootstrapResult(
         law=law, fit=full, strategy=strategy, resamples=rows, theta=batch.theta, fun=batch.fun,
         status=batch.status, nfev=batch.nfev, best_start=batch.best_start,

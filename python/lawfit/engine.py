@@ -18,10 +18,10 @@ from . import _core
 from . import laws as _laws
 from . import losses as _losses
 from . import progress as _progress
-from .constraints import Constraints, _finite, check_starts as _check_starts, constraints
+from .constraints import Constraints, check_starts as _check_starts, constraints
 from .data import Dataset, prepare
 from .status import Status, is_success
-from .trust import _trust_scale_option, trust_scale
+from .trust import trust_scale
 
 __all__ = ["evaluate", "minimize", "BatchFit", "Evaluation", "LOSSES",
            "Constraints", "constraints", "trust_scale"]  # the last three live in constraints.py and trust.py
@@ -123,7 +123,7 @@ def _row_sums(w: np.ndarray | None, n: int, B: int) -> np.ndarray:
     return np.broadcast_to(np.atleast_2d(w).sum(axis=1), (B,)).astype(float)
 
 
-def evaluate(law, data: Any, params, *, weights=None, loss="huber", delta: float | None = None,
+def evaluate(law, data: Any = None, params=None, *, weights=None, loss=None, delta: float | None = None,
              asymmetry: float | None = None, q: float | None = None, c: float | None = None,
              residual: str | None = None, reduction: str | None = None, derivatives: int = 1,
              threads: int | None = None, columns=None, backend: str = "cpu") -> Evaluation:
@@ -132,12 +132,13 @@ def evaluate(law, data: Any, params, *, weights=None, loss="huber", delta: float
 
     Parameters
     ----------
-    law : Law or built-in name.
+    law : Law or built-in name, or a :class:`lawfit.Problem` (then ``evaluate(problem, params)``, without data
+        or objective keywords).
     data : DataFrame, mapping of arrays or a prepared :class:`~lawfit.data.Dataset` (``lawfit.data.prepare``
-        once, then many calls: about 3x cheaper for small batches).
+        once, then many calls: about 5x cheaper for small batches).
     params : (B, P) or (P,) *internal* parameter vectors, in the order of ``law.internal_names`` (for
-        Chinchilla ``log_E, log_A, log_B, alpha, beta``: log-transformed parameters enter as logs), or a
-        mapping by name, natural (``{"E": 1.8, "A": 400, ...}``) or internal (``{"log_E": ...}``), of
+        Chinchilla ``e, a, b, alpha, beta``: log-transformed parameters enter as logs), or a
+        mapping by name, natural (``{"E": 1.8, "A": 400, ...}``) or internal (``{"e": ...}``), of
         numbers or equal-length arrays. Gradients and Hessians are with respect to the internal vector.
     weights : None, (n,) shared by all rows, or (B, n) one weight row per parameter row.
     loss, delta, asymmetry, q, c, residual, reduction : the objective (:mod:`lawfit.losses`): a loss name
@@ -148,10 +149,21 @@ def evaluate(law, data: Any, params, *, weights=None, loss="huber", delta: float
 
     Bounds, fixed and tied parameters belong to :func:`minimize`; here every parameter is an input.
     """
-    spec = _losses.spec(loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
-                        reduction=reduction)
-    law = law_for_loss(law, spec)
-    ds = prepare(law, data, columns=columns)
+    from .problem import Problem, resolve as _resolve
+
+    if isinstance(law, Problem) and params is None:
+        data, params = None, data  # evaluate(problem, params)
+    if params is None:
+        raise TypeError("evaluate() needs params")
+    if isinstance(law, Problem):
+        _resolve(law, data, dict(loss=loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
+                                         reduction=reduction, columns=columns))
+        spec, law, ds = law.loss, law.law, law.data
+    else:
+        spec = _losses.spec("huber" if loss is None else loss, delta=delta, asymmetry=asymmetry, q=q, c=c,
+                            residual=residual, reduction=reduction)
+        law = law_for_loss(law, spec)
+        ds = prepare(law, data, columns=columns)
     p = _param_rows(law, params)
     if (isinstance(derivatives, bool) or not isinstance(derivatives, (int, np.integer))
             or derivatives not in (0, 1, 2)):
@@ -213,14 +225,13 @@ class BatchFit:
         return {Status(int(c)).name: int(n) for c, n in zip(codes, counts)}
 
 
-def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None, fixed=None, tie=None,
-             loss="huber", delta: float | None = None, asymmetry: float | None = None, q: float | None = None,
+def minimize(law, data: Any = None, starts: Any = "grid", *, weights=None, bounds=None, fixed=None, tie=None,
+             loss=None, delta: float | None = None, asymmetry: float | None = None, q: float | None = None,
              c: float | None = None, residual: str | None = None, reduction: str | None = None,
-             keep: str = "best", screen: int | None = None, max_iter: int = _core.SOLVER["max_iter"],
-             xtol: float = _core.SOLVER["xtol"], ftol: float = _core.SOLVER["ftol"],
-             radius0: float = _core.SOLVER["radius0"], irls: float = _core.SOLVER["irls"],
-             switch_rtol: float = _core.SOLVER["switch_rtol"], trust_scale="auto", threads: int | None = None, columns=None,
-             progress=None, backend: str = "cpu") -> BatchFit:
+             keep: str = "best", screen: int | None = None, max_iter: int | None = None,
+             xtol: float | None = None, ftol: float | None = None, radius0: float | None = None,
+             irls: float | None = None, switch_rtol: float | None = None, trust_scale="auto",
+             threads: int | None = None, columns=None, progress=None, backend: str = "cpu") -> BatchFit:
     """Fit every (weight row, start) pair; return all fits or the best start of each row.
 
     Parameters
@@ -244,7 +255,10 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     screen : None (fit every start) or k: score every start by its objective on each row (one batched
         evaluation) and fit only the k best of each row (``n_scored`` says how many were scored).
     progress : True for a progress bar on stderr (after ~1 s), or a callable(done, total).
-    max_iter, xtol, ftol, radius0, irls, switch_rtol : solver options (see DESIGN.md, "The solver").
+    law : a Law, a built-in name, or a :class:`lawfit.Problem` (law, data, objective, constraints and solver
+        options validated once; then leave out data and those keywords).
+    max_iter, xtol, ftol, radius0, irls, switch_rtol : solver options (see DESIGN.md, "The solver"; None: the
+        core's defaults, ``lawfit._core.SOLVER``).
         Every stopping rule is relative, so none depends on the number of runs, on sum vs mean or on
         the objective's size.
     trust_scale : "auto" (:func:`trust_scale`: the trust region is measured by how much a step moves the
@@ -257,13 +271,15 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     from . import backends
     from .starts import resolve
 
-    spec = _losses.spec(loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
-                        reduction=reduction)
-    law = law_for_loss(law, spec)
+    from .problem import resolve as _resolve
+
+    prob = _resolve(law, data, dict(
+        loss=loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual, reduction=reduction, bounds=bounds,
+        fixed=fixed, tie=tie, columns=columns, max_iter=max_iter, xtol=xtol, ftol=ftol, radius0=radius0, irls=irls,
+        switch_rtol=switch_rtol, trust_scale=trust_scale))
+    law, ds, spec, con, scale = prob.law, prob.data, prob.loss, prob.constraints, prob.trust_scale
     if keep not in ("best", "all"):
         raise ValueError(f"keep must be 'best' or 'all', got {keep!r}")
-    ds = prepare(law, data, columns=columns)
-    con = constraints(law, bounds, fixed, tie)
     w = _weights(weights, ds.n)
     R = 1 if w is None else w.shape[0]
     st = np.asarray(starts) if isinstance(starts, np.ndarray) and np.ndim(starts) == 3 else None
@@ -278,18 +294,9 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
         full = resolve(law, starts)
     free = np.ascontiguousarray(full[..., con.rep])
     _check_starts(law, con, free)
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or not 1 <= max_iter < 2**31:
-        raise ValueError(f"max_iter must be a positive integer below 2**31, got {max_iter!r}")
-    for name, v in (("xtol", xtol), ("ftol", ftol), ("radius0", radius0), ("irls", irls),
-                    ("switch_rtol", switch_rtol)):
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"solver option {name} must be a number, got {v!r}")
-        if not _finite(v):
-            raise ValueError(f"solver option {name} must be finite, got {v!r}")
     if screen is not None and (isinstance(screen, bool) or not isinstance(screen, (int, np.integer))
                                or screen < 1):
         raise ValueError(f"screen must be None or a positive number of starts to fit per row, got {screen!r}")
-    scale = _trust_scale_option(trust_scale, law, ds, con)
     nthreads = _threads(threads)
     user_w = w
     w, fun_exp = _normalise_weights(w)
@@ -303,13 +310,13 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
     core = backends.get(backend, R * S)
     program = backends.program_for(core, law)
     target = spec.target(ds)
+    options = prob.solver.core()
 
     def run(core_loss, starts_free, keep_all: bool, prog=True, c=None, tgt=None):
         c = con if c is None else c
         sc = None if scale is None else scale[:c.n_free]
         return core.minimize(program, ds.features, target if tgt is None else tgt, w, starts_free, c.free_index, c.fixed_value,
-                             c.lower, c.upper, core_loss, int(max_iter), float(xtol), float(ftol),
-                             float(radius0), float(irls), float(switch_rtol), keep_all, nthreads,
+                             c.lower, c.upper, core_loss, options, keep_all, nthreads,
                              _progress.resolve(progress) if prog else None, scale=sc)
 
     if spec.kinked:
@@ -338,10 +345,8 @@ def minimize(law, data: Any, starts: Any = "grid", *, weights=None, bounds=None,
         start_index=start_index,
     )
     return _natural_finite(res, lambda rows: minimize(
-        law, ds, starts if st is None else st[rows], weights=None if user_w is None else user_w[rows],
-        bounds=bounds, fixed=fixed, tie=tie, loss=spec, keep="all", screen=screen,
-        max_iter=max_iter, xtol=xtol, ftol=ftol, radius0=radius0, irls=irls, switch_rtol=switch_rtol,
-        trust_scale=scale, threads=threads, backend=backend))
+        prob, None, starts if st is None else st[rows], weights=None if user_w is None else user_w[rows],
+        keep="all", screen=screen, threads=threads, backend=backend))
 
 
 def _natural_failed(law, theta: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from . import engine
-from .data import prepare
 from .status import Status, is_success
 from .warnings import IdentifiabilityWarning, IllConditionedWarning
 
@@ -122,7 +121,7 @@ class FitResult:
         return self.summary()
 
 
-def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = None,
+def fit(law, data=None, *, starts: Any = "grid", loss=None, delta: float | None = None,
         asymmetry: float | None = None, q: float | None = None, c: float | None = None,
         residual: str | None = None, reduction: str | None = None, screen: int | None = None,
         bounds=None,
@@ -163,12 +162,12 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
     whose Hessian at the optimum is singular or nearly so warns (:class:`~lawfit.warnings.IdentifiabilityWarning`,
     :class:`~lawfit.warnings.IllConditionedWarning`) naming the direction the data do not determine.
     """
-    from . import losses as _losses
+    from .problem import resolve
 
-    spec = _losses.spec(loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
-                        reduction=reduction)
-    law = engine.law_for_loss(law, spec)
-    ds = prepare(law, data, columns=columns)
+    prob = resolve(law, data, dict(loss=loss, delta=delta, asymmetry=asymmetry, q=q, c=c, residual=residual,
+                                   reduction=reduction, bounds=bounds, fixed=fixed, tie=tie, columns=columns,
+                                   **solver))
+    law, ds, spec = prob.law, prob.data, prob.loss
     w = None
     if weights is not None:
         w = weights if isinstance(weights, np.ma.MaskedArray) else np.asarray(weights)
@@ -176,14 +175,13 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
             raise ValueError(f"fit() takes one weight per run, shape ({ds.n},); use lawfit.engine.minimize "
                              f"for many weight rows")
         w = engine._weights(w, ds.n)[0]
-        con = engine.constraints(law, bounds, fixed, tie)
+        con = prob.constraints
         if engine._identifiable_rows(law, ds, con, w[None, :])[0].max() == 0:
             raise ValueError(f"too few runs with positive weight ({np.count_nonzero(w)}, at {_n_points(ds, w)} "
                              f"distinct points) for the fit's {con.n_free} free parameters "
                              f"({', '.join(con.free_names)}): the law is not identified")
-    batch = engine.minimize(law, ds, starts, weights=w, bounds=bounds, fixed=fixed, tie=tie, loss=spec,
-                            keep="all", screen=screen, threads=threads, progress=progress,
-                            backend=backend, **solver)
+    batch = engine.minimize(prob, None, starts, weights=w, keep="all", screen=screen, threads=threads,
+                            progress=progress, backend=backend)
     fun = batch.fun[0]
     status = batch.status[0]
     ok = is_success(status)
@@ -224,10 +222,8 @@ def fit(law, data, *, starts: Any = "grid", loss="huber", delta: float | None = 
         raise ValueError("fit(..., bootstrap=n) resamples the runs; it does not take weights")
     from .bootstrap import bootstrap as _bootstrap
 
-    boot = _bootstrap(law, ds, bootstrap, seed=seed, starts=starts, loss=spec,
-                      bounds=bounds,
-                      fixed=fixed, tie=tie, threads=threads, _full=result, progress=progress,
-                      backend=backend, **(bootstrap_options or {}), **solver)
+    boot = _bootstrap(prob, None, bootstrap, seed=seed, starts=starts, threads=threads, _full=result,
+                      progress=progress, backend=backend, **(bootstrap_options or {}))
     return dataclasses.replace(result, bootstrap=boot)
 
 

@@ -193,6 +193,14 @@ class Loss:
         object.__setattr__(self, "reduction", reduction)
         object.__setattr__(self, "definition", d)
 
+    def __reduce__(self):  # picklable for worker processes: rebuilt from the registry by name
+        kw = {"residual": self.residual, "reduction": self.reduction}
+        if self.definition.param:
+            kw[self.definition.param] = self.param
+        if self.definition.asymmetric:
+            kw["asymmetry"] = self.asymmetry
+        return (_rebuild, (self.name, kw))
+
     # -- what the kernels take -------------------------------------------------------------------------------
     @property
     def kind(self) -> int:
@@ -254,6 +262,10 @@ class Loss:
         if self.definition.asymmetric:
             d["asymmetry"] = self.asymmetry
         return d
+
+
+def _rebuild(name: str, kw: dict) -> Loss:
+    return Loss(name, **kw)
 
 
 def _number(name: str, v: Any) -> float:

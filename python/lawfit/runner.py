@@ -61,22 +61,31 @@ class Job:
     seeds : (B, n_params) starts tried on every row in addition to the screened grid points (pruning only).
     screen : 0 fits every start on every row; k > 0 fits the k best grid points of each row, by objective
         value on that row, plus the seeds.
-    options : keyword arguments of :func:`lawfit.engine.minimize` (bounds, fixed, tie, loss, delta, ...).
+    law, data : a :class:`lawfit.Problem` (then data is None), or a law and its data, with the problem's keywords
+        (bounds, fixed, tie, loss, delta, ...) in ``options``; the Job validates them once into ``problem``.
+    options : the per-call keywords of :func:`lawfit.engine.minimize` (threads, backend), and without a
+        Problem the problem's own.
     """
 
     law: Any
-    data: Dataset
+    data: Dataset | None
     starts: np.ndarray
     seeds: np.ndarray | None = None
     screen: int = 0
     options: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        from .problem import Problem, resolve
+
         s = self.screen
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
             raise ValueError(f"screen must be a non-negative number of grid points per row (0: every start), "
                              f"got {s!r}")
         self.screen = int(s)
+        run = {k: v for k, v in self.options.items() if k in _RUN_OPTIONS}
+        rest = {k: v for k, v in self.options.items() if k not in _RUN_OPTIONS}
+        self.problem: Problem = resolve(self.law, self.data, rest)  # validated once, here
+        self.law, self.data, self.options = self.problem.law, self.problem.data, run
 
     @property
     def fits_per_row(self) -> int:
@@ -86,32 +95,22 @@ class Job:
         return min(self.screen, self.starts.shape[0]) + (0 if self.seeds is None else len(self.seeds))
 
     def fingerprint(self, weights, chunk: int) -> str:
-        """A digest of the problem: a checkpoint is only resumed by the same problem."""
-        h = hashlib.sha256()
-        prog = self.law.program
-        for arr in (prog.op, prog.a, prog.b, prog.imm, prog.args, prog.argflags, self.data.features,
-                    self.data.target, self.starts, self.seeds if self.seeds is not None else np.empty(0)):
+        """A digest of the problem: a checkpoint is only resumed by the same problem (program, data, objective,
+        resolved constraints, solver options, lawfit's version: Problem.fingerprint), starts, weights, screening
+        and chunk size."""
+        h = hashlib.sha256(self.problem.fingerprint())
+        for arr in (self.starts, self.seeds if self.seeds is not None else np.empty(0)):
             a = np.ascontiguousarray(arr)
             h.update(str((a.dtype.str, a.shape)).encode())
             h.update(a.tobytes())
         h.update(str(tuple(weights.shape)).encode())
         for piece in _pieces(weights, 4096):  # weights are read (or drawn) a block at a time
             h.update(_rows(piece).tobytes())
-        opts = {k: v for k, v in self.options.items() if k not in ("threads", "progress")}
-        h.update(repr((self.screen, chunk, sorted((k, repr(v)) for k, v in opts.items()))).encode())
-        # The constraints as the fit resolves them (the law's default bounds and transforms included, which the
-        # options do not show), the parameter names, and the version of lawfit that computed the results.
-        from . import __version__
-
-        con = engine.constraints(engine.law_for_loss(self.law, opts.get("loss", "huber")), opts.get("bounds"),
-                                 opts.get("fixed"), opts.get("tie"))
-        for arr in (con.free_index, con.fixed_value, con.lower, con.upper, con.rep):
-            a = np.ascontiguousarray(arr)
-            h.update(str((a.dtype.str, a.shape)).encode())
-            h.update(a.tobytes())
-        h.update(repr((con.free_names, tuple((p.name, p.internal, p.transform) for p in self.law.params),
-                       __version__)).encode())
+        h.update(repr((self.screen, chunk)).encode())
         return h.hexdigest()
+
+
+_RUN_OPTIONS = ("threads", "backend", "progress")  # per call; everything else belongs to the problem
 
 
 def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
@@ -138,13 +137,9 @@ def _screen_step(S: int, n: int) -> int:
 
 
 def _block_scores(job: Job, weights: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    from . import losses as _losses
-
     law = job.law
     pred = _grid_predictions(job, lo, hi)
-    spec = _losses.spec(job.options.get("loss", "huber"), delta=job.options.get("delta"),
-                        asymmetry=job.options.get("asymmetry"), q=job.options.get("q"), c=job.options.get("c"),
-                        residual=job.options.get("residual"), reduction=job.options.get("reduction"))
+    spec = job.problem.loss
     with np.errstate(all="ignore"):
         r = spec.residuals(pred, job.data)
         if spec.fits_scale:  # Huber likelihood: rho(r / sigma) + log sigma
@@ -202,14 +197,14 @@ def fit_chunk(job: Job, weights, progress=None) -> dict:
         if job.seeds is not None and len(job.seeds):
             seeds = np.broadcast_to(job.seeds, (weights.shape[0],) + job.seeds.shape)
             per_row = np.concatenate([seeds, per_row], axis=1)
-        bf = engine.minimize(job.law, job.data, np.ascontiguousarray(per_row), weights=weights, keep="best",
+        bf = engine.minimize(job.problem, None, np.ascontiguousarray(per_row), weights=weights, keep="best",
                              progress=progress, **opts)
         nseed = 0 if job.seeds is None else len(job.seeds)
         bs = np.asarray(bf.best_start, dtype=np.int64)
         rows = np.arange(weights.shape[0])
         best_start = np.where(bs >= nseed, top[rows, np.clip(bs - nseed, 0, k - 1)], -1 - bs)  # or -(b+1): seed b
     else:
-        bf = engine.minimize(job.law, job.data, job.starts, weights=weights, keep="best", progress=progress,
+        bf = engine.minimize(job.problem, None, job.starts, weights=weights, keep="best", progress=progress,
                              **opts)
         best_start = np.asarray(bf.best_start, dtype=np.int64)
     return {"x": bf.x, "fun": bf.fun, "status": bf.status, "nit": bf.nit, "nfev": bf.nfev,
@@ -352,7 +347,7 @@ def run(job: Job, weights, *, chunk: int | None = None, checkpoint: str | os.Pat
         raise ValueError(f"weights must be a 2-d array (rows, runs), got shape {weights.shape}")
     R = weights.shape[0]
     chunk = _check_chunk(chunk, R)
-    con = engine.constraints(job.law, job.options.get("bounds"), job.options.get("fixed"), job.options.get("tie"))
+    con = job.problem.constraints
     nchunks = math.ceil(R / chunk)
     path = os.fspath(checkpoint) if checkpoint is not None else None
     if path:

@@ -165,16 +165,6 @@ def _loss(loss):
     return kind, param, asymmetry, int(loss.residual), log_z, bool(_core.LOSS_CURVATURE[name])
 
 
-def _check_options(max_iter, xtol, ftol, radius0, irls, switch_rtol) -> None:
-    """lawfit::check_options (solver.cpp)."""
-    _require(max_iter >= 1, "max_iter must be at least 1")
-    _require(0.0 < xtol < 1.0, "xtol must lie in (0, 1)")
-    _require(0.0 <= ftol < 1.0, "ftol must lie in [0, 1)")
-    _require(irls >= 0.0 and math.isfinite(irls), "irls must be >= 0 and finite")
-    _require(0.0 <= switch_rtol < 1.0, "switch_rtol must lie in [0, 1)")
-    _require(radius0 > 0.0 and math.isfinite(radius0), "radius0 must be positive and finite")
-
-
 def _rows(weights: np.ndarray | None, n: int):
     """Weight rows compressed to their non-zero entries, the points the C++ evaluator gathers: row_ptr
     (rows + 1), point indices (uint16 when they fit) and weights (float32 when every value is exactly a
@@ -205,8 +195,7 @@ def _to_device(*arrays):
 # ---------------------------------------------------------------------------------------------------------
 def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weights: npt.ArrayLike | None,
              starts: npt.ArrayLike, free_index: npt.ArrayLike, fixed_value: npt.ArrayLike, lower: npt.ArrayLike,
-             upper: npt.ArrayLike, loss: Any, max_iter: int, xtol: float,
-             ftol: float, radius0: float, irls: float, switch_rtol: float, keep_all: bool, threads: int,
+             upper: npt.ArrayLike, loss: Any, options: Any, keep_all: bool, threads: int,
              progress: Callable[[int, int], Any] | None = None,
              scale: npt.ArrayLike | None = None) -> dict[str, np.ndarray]:
     """``lawfit._core.minimize`` on the GPU: one fit per (weight row, start); all fits (``keep_all``) or the
@@ -255,11 +244,16 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
         S, per_row = starts.shape[1], True
         starts = starts.reshape(R * S, nf)
     _require(S >= 1, "at least one start is needed")
-    max_iter, xtol, ftol, radius0 = int(max_iter), float(xtol), float(ftol), float(radius0)
-    irls, switch_rtol = float(irls), float(switch_rtol)
+    from .. import _core
+
+    if not isinstance(options, _core.SolverOptions):
+        raise TypeError(f"options must be a lawfit._core.SolverOptions, got {type(options).__name__}")
+    max_iter, xtol, ftol, radius0 = options.max_iter, options.xtol, options.ftol, options.radius0
+    irls, switch_rtol = options.irls, options.switch_rtol
     if not curvature:
         irls = 0.0  # no Huber band: exact Newton throughout (as the binding)
-    _check_options(max_iter, xtol, ftol, radius0, irls, switch_rtol)
+    err = _core.SolverOptions(max_iter, xtol, ftol, radius0, irls, switch_rtol).check()  # the core's own check
+    _require(err is None, str(err))
     keep_all = bool(keep_all)
 
     kern = _k.kernels_for(arrays, kind, residual)
