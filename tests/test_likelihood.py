@@ -64,7 +64,7 @@ def test_a_lower_unconverged_start_is_reported(monkeypatch):
         fun[0, np.argmax(bf.fun[0])] *= 1.5
         return dataclasses.replace(bf, status=status, fun=fun)
 
-    monkeypatch.setattr(lawfit.fitting.engine, "minimize", fake)
+    monkeypatch.setattr(lawfit.multistart.engine, "minimize", fake)
     best = np.array([[0.597, 6.17, 7.67, 0.347, 0.367]])
     st = np.vstack([best, best + 0.2])
     with pytest.warns(BetterUnconvergedWarning, match="stopped without converging"):

@@ -35,7 +35,7 @@ _CHINCHILLA = ("E", "A", "B", "alpha", "beta")
 def _sources(source: Any, law=None):
     """(law, estimate dict, draws dict of arrays or None), natural scale."""
     from .bootstrap import BootstrapResult
-    from .fitting import FitResult
+    from .multistart import FitResult
 
     if isinstance(source, BootstrapResult):
         ok = np.all([np.isfinite(v) for v in source.params.values()], axis=0)

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import engine
 from .data import prepare
-from .fitting import FitResult, fit
+from .multistart import FitResult, fit
 from .status import Status, is_success
 
 __all__ = ["bootstrap", "BootstrapResult", "Resamples", "resample_weights", "sandwich"]
@@ -479,7 +479,7 @@ def sandwich(result: FitResult, data, *, columns=None, scale: str = "natural"):
     """
     import pandas as pd
 
-    from .fitting import RANK_RTOL, free_hessian, hessian_analysis, rank_message
+    from .multistart import RANK_RTOL, free_hessian, hessian_analysis, rank_message
 
     if scale not in ("natural", "internal"):
         raise ValueError(f"scale must be 'natural' or 'internal', got {scale!r}")

@@ -597,7 +597,7 @@ _BASE = ("E", "A", "B", "alpha", "beta")
 
 def _base_values(base) -> dict[str, float]:
     """E, A, B, alpha, beta of a base Chinchilla fit (a FitResult of a law of that form) or a mapping."""
-    from .fitting import FitResult
+    from .multistart import FitResult
 
     if isinstance(base, FitResult):
         from .allocation import _chinchilla_roles
