@@ -7,12 +7,12 @@ raises ValueError or TypeError with a message. Any other exception fails the tes
 core (the extension boundary is fuzzed in-process) fails the run loudly. Warnings are errors (pyproject), so
 a stray numpy RuntimeWarning counts as a failure too.
 
-Reproducibility. Every fuzz test runs with ``derandomize=True`` and ``database=None``: the examples come from
-a seed hashed from the test function, so CI runs the same cases every time (until the test or hypothesis
-changes), a failure reproduces on any machine from the test name alone, and no example database is written
-into the checkout (other sessions share it). The price is that CI never explores new cases; ``LAWFIT_FUZZ=explore pytest tests/test_fuzz.py`` runs
-ten times as many random (not derandomized) cases for that. The cases are tiny (a few runs, one or two
-starts, a handful of iterations) so that more than 10,000 of them (``CASES``) run in well under a minute.
+Reproducibility. Every fuzz test runs with ``derandomize=True`` and ``database=None``: the examples come from a
+seed hashed from the test function, so CI runs the same cases every time (until the test or hypothesis changes), a
+failure reproduces on any machine from the test name alone, and no example database is written into the checkout.
+The price is that CI never explores new cases; ``LAWFIT_FUZZ=explore pytest tests/test_fuzz.py`` runs ten times as
+many random (not derandomized) cases for that. The cases are tiny (a few runs, one or two starts, a handful of
+iterations) so that more than 10,000 of them (``CASES``) run in well under a minute.
 """
 
 from __future__ import annotations
@@ -768,7 +768,8 @@ def test_core_program_with_random_instructions(raw, n, seed, loss, derivatives):
     nf = max(1, P - 1)
     free_index = np.r_[np.arange(nf), -np.ones(P - nf)].astype(np.int32)
     out = _core.minimize(prog, X, y, None, theta[:, :nf], free_index, np.zeros(P), np.full(nf, -10.0),
-                         np.full(nf, 10.0), _core.Loss(loss, 1e-3, 1.0), _core.SolverOptions(4, 1e-10, 1e-14, 0.05, 0.25, 1e-4),
+                         np.full(nf, 10.0), _core.Loss(loss, 1e-3, 1.0),
+                         _core.SolverOptions(4, 1e-10, 1e-14, 0.05, 0.25, 1e-4),
                          True, 1)
     status = out["status"]
     assert status.shape == (3,) and np.all((status >= 0) & (status <= 5))
@@ -1006,7 +1007,8 @@ def test_core_rejects_bad_weights_and_bounds():
     with pytest.raises(ValueError, match="weights must be finite and >= 0; entry 2 is -1"):
         _core.minimize(**_chin_minimize_args(weights=np.array([[1, 1, -1, 1, 1, 1.0]])))
     with pytest.raises(ValueError, match="weights must be finite and >= 0; entry 0 is nan"):
-        _core.evaluate(CHIN_PROG, *core_data(2, 6, 0), np.zeros((1, 5)), np.full(6, np.nan), _core.Loss(0, 1e-3, 1.0), 1, 1)
+        _core.evaluate(CHIN_PROG, *core_data(2, 6, 0), np.zeros((1, 5)), np.full(6, np.nan), _core.Loss(0, 1e-3, 1.0),
+                       1, 1)
     with pytest.raises(ValueError, match="bounds of free parameter 3: lower 1 must not exceed upper 0"):
         _core.minimize(**_chin_minimize_args(lower=np.array([-np.inf] * 3 + [1.0, 0.0]),
                                              upper=np.array([np.inf] * 3 + [0.0, 1.0])))

@@ -9,7 +9,6 @@ from scipy.optimize import least_squares, minimize as sp_minimize
 
 import lawfit
 from lawfit import _core, engine, losses
-from lawfit.data import prepare
 
 import reference as ref  # tests/reference.py
 

@@ -23,7 +23,9 @@ from .warnings import IdentifiabilityWarning, IllConditionedWarning, LawfitWarni
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "Loss", "BatchFit", "losses", "Problem", "problem", "bootstrap", "BootstrapResult", "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate", "minimize",
+__all__ = ["fit", "FitResult", "Loss", "BatchFit", "losses", "Problem", "problem", "bootstrap", "BootstrapResult",
+           "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate",
+           "minimize",
            "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",
            "Interrupted", "isoflop", "LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning",
            "__version__"]

@@ -253,7 +253,8 @@ def _optimal(law, est, draws, C, method):
         e = list(_numeric(law, est, C))
         d = None
         if draws is not None:
-            rows = [_numeric(law, {k: v[i] for k, v in draws.items()}, C) for i in range(len(next(iter(draws.values()))))]
+            n_draws = len(next(iter(draws.values())))
+            rows = [_numeric(law, {k: v[i] for k, v in draws.items()}, C) for i in range(n_draws)]
             d = tuple(np.array([r[j] for r in rows]) for j in range(3))
     return e, d
 

@@ -315,7 +315,8 @@ def minimize(law, data: Any = None, starts: Any = "grid", *, weights=None, bound
     def run(core_loss, starts_free, keep_all: bool, prog=True, c=None, tgt=None):
         c = con if c is None else c
         sc = None if scale is None else scale[:c.n_free]
-        return core.minimize(program, ds.features, target if tgt is None else tgt, w, starts_free, c.free_index, c.fixed_value,
+        return core.minimize(program, ds.features, target if tgt is None else tgt, w, starts_free, c.free_index,
+                             c.fixed_value,
                              c.lower, c.upper, core_loss, options, keep_all, nthreads,
                              _progress.resolve(progress) if prog else None, scale=sc)
 

@@ -1064,7 +1064,8 @@ _approach1, _approach2 = approach1, approach2  # compare() takes results under t
 
 def compare(data=None, budget: float = 1e23, *, bootstrap: int | None = 1000, seed=0, level: float = 0.95,
             shape: str = "parabola", tolerance: float | None = None, budgets=None, min_runs: int | None = None,
-            mode: str = "auto", starts: Any = "hoffmann", columns: Mapping[str, str] | None = None, approach1: IsoFLOPResult | None = None,
+            mode: str = "auto", starts: Any = "hoffmann", columns: Mapping[str, str] | None = None,
+            approach1: IsoFLOPResult | None = None,
             approach2: IsoFLOPResult | None = None, approach3=None):
     """The three approaches on the same runs, side by side, as a DataFrame (index: approach 1, 2, 3).
 

@@ -12,8 +12,8 @@ many residuals are zero as there are free parameters not held on a bound. The ro
    ``r_Z(x) = 0`` lands on the vertex. (When fewer than m residuals are zero at the smooth end point, the
    optimum lies on a piece where F is smooth along the other directions: Newton's method on the Lagrange
    conditions of "minimise the smooth terms subject to r_Z = 0" finds it, with the same multiplier check
-   and a second-order check on the tangent space.) There, the first-order conditions of the non-smooth problem are checked
-   exactly: with ``v = J_Z^-T g`` (g the gradient of the terms outside Z), optimality is
+   and a second-order check on the tangent space.) There, the first-order conditions of the non-smooth
+   problem are checked exactly: with ``v = J_Z^-T g`` (g the gradient of the terms outside Z), optimality is
    ``-a w_j <= v_j <= b w_j`` for every j in Z, and for a parameter held on a bound, the directional
    derivative into the box is non-negative. When some j violates it, leaving its kink in the violating
    direction lowers F: a simplex-like exchange (the line along which the other active residuals stay zero,

@@ -384,7 +384,8 @@ def run(job: Job, weights, *, chunk: int | None = None, checkpoint: str | os.Pat
                 inner = None
                 if report is not None:
                     base = finished
-                    inner = (lambda d, t, base=base: report(base + d, total))
+                    def inner(d, t, base=base):
+                        return report(base + d, total)
                 store(c, fit_chunk(job, piece, progress=inner))
         else:
             _run_executor(executor, job, weights, chunk, done, store)

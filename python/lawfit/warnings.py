@@ -7,7 +7,8 @@ Every class derives from :class:`LawfitWarning` (a ``UserWarning``), so
 
 from __future__ import annotations
 
-__all__ = ["LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning", "BasinWarning", "BetterUnconvergedWarning"]
+__all__ = ["LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning", "BasinWarning",
+           "BetterUnconvergedWarning"]
 
 
 class LawfitWarning(UserWarning):

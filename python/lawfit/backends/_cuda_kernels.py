@@ -2,15 +2,16 @@
 (program, loss kind) and cached for the process.
 
 Layout: one thread per fit (problem p = r * S + s, as in batch.cpp). A thread reads its start, walks the
-points of its weight row (compressed: the indices and weights of the non-zero entries, so a bootstrap row
-costs ~63 % of the points, as the C++ evaluator's gathered copy) and runs the whole trust-region fit in
-registers and local memory (``_cuda_solver.solve``; arrays sized by the law's parameter count). Neighbouring
-threads fit neighbouring starts of one row, so a warp's reads of the data and of the row's weights are mostly
-the same addresses (broadcast; not once its fits are at different iterations, which are read at other points). Results go to a per-launch scratch; with keep='best' a second kernel (one
-thread per row touched by the launch) folds them into a running best per row with the total order of
-``better()`` in batch.cpp, so only one result per row crosses back to the host and the answer does not depend
-on how the batch is split into launches.
+points of its weight row (compressed: the indices and weights of the non-zero entries, so a bootstrap row costs
+~63 % of the points, as the C++ evaluator's gathered copy) and runs the whole trust-region fit in registers and
+local memory (``_cuda_solver.solve``; arrays sized by the law's parameter count). Neighbouring threads fit
+neighbouring starts of one row, so a warp's reads of the data and of the row's weights are mostly the same
+addresses (broadcast; not once its fits are at different iterations, which are read at other points). Results go
+to a per-launch scratch; with keep='best' a second kernel (one thread per row touched by the launch) folds them
+into a running best per row with the total order of ``better()`` in batch.cpp, so only one result per row crosses
+back to the host and the answer does not depend on how the batch is split into launches.
 """
+
 
 from __future__ import annotations
 
