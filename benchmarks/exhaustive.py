@@ -3,7 +3,7 @@ and agreement.
 
 Every one of Hoffmann et al.'s 4500 grid starts is refitted on every one of 4000 resamples
 (``resample_weights(240, 4000, seed=0)``): 18 million local fits, streamed in chunks of rows. The unpruned
-run writes a checkpoint, so an interrupted run (Ctrl-C, a stopped session) resumes where it stopped; its
+run writes a checkpoint, so an interrupted run (Ctrl-C, a killed process) resumes where it stopped; its
 per-resample optima are kept in that file and are the reference for the pruned run.
 
     python benchmarks/exhaustive.py unpruned [--checkpoint FILE] [--threads T]   # ~1 h on 2 idle cores

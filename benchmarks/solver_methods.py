@@ -9,7 +9,7 @@ objective (and, where the method asks, its derivatives) was computed; lawfit's c
 
     python benchmarks/solver_methods.py [N_STARTS] [METHOD ...]     # default 60 starts; all methods
 
-Session 7 (60 starts, seed 1, evaluations per fit, mean / median, and starts reaching the optimum):
+At commit b3befe9 (60 starts, seed 1, evaluations per fit, mean / median, and starts reaching the optimum):
 
     lawfit (trust-region Newton, scaled, two phases)      40.3 /  40   60 of 60
     scipy trust-exact (textbook exact trust-region Newton) 156 / 130   54 of 60

@@ -1,4 +1,4 @@
-"""The public API contract (issue 2, item 8): ``lawfit.fit``, ``lawfit.minimize``, ``lawfit.evaluate``,
+"""The public API contract: ``lawfit.fit``, ``lawfit.minimize``, ``lawfit.evaluate``,
 results, laws and the bundled data.
 
 Everything runs on the bundled Chinchilla runs with one or a few starts, so the file takes a few seconds.
@@ -18,7 +18,7 @@ from lawfit import Status
 
 # Hoffmann et al.'s published point on the internal scale [e, a, b, alpha, beta], as Epoch started from.
 HOFFMANN = {"e": 0.5267228, "a": 6.0073404, "b": 6.0179186, "alpha": 0.33917084, "beta": 0.2849083}
-# The reference optimum on the 240 runs (issue 2).
+# The reference optimum on the 240 runs (Hoffmann's grid, Huber delta 1e-3).
 OPT_FUN = 1.01827402e-3
 OPT = {"E": 1.81722, "alpha": 0.347311, "beta": 0.367172}
 # A small grid of starts (internal names, internal scale): 3 * 3 * 2 * 2 = 36 starts.

@@ -1,4 +1,4 @@
-"""Bad input raises ValueError or TypeError whose message names the problem (issue 2, "Bad input"); a fit
+"""Bad input raises ValueError or TypeError whose message names the problem; a fit
 that meets non-finite values reports it in its own status while the rest of the batch completes.
 
 Non-contiguous arrays are not bad input: they are accepted and give the same results as contiguous ones.
