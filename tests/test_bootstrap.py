@@ -77,8 +77,13 @@ def test_bad_resample_count(n):
 
 def test_intervals_covariance_and_draws(runs):
     res = lawfit.bootstrap("chinchilla", runs, n=400, seed=0, strategy="fixed", starts=OPTIMUM[None, :])
+    with pytest.raises(ValueError, match="BCa intervals need the jackknife"):
+        res.ci(0.9, method="bca")  # never a hidden batch of fits inside a frozen result
+    jres = res.with_jackknife()
+    assert res.jackknife is None and set(jres.jackknife) == set(res.params)
+    assert all(v.shape == (len(runs),) for v in jres.jackknife.values())
     for method in ("percentile", "bca"):
-        ci = res.ci(0.9, method=method)
+        ci = jres.ci(0.9, method=method)
         for name, (lo, hi) in ci.items():
             assert lo < res.fit.params[name] < hi, (method, name, lo, hi)
     wide, narrow = res.ci(0.95), res.ci(0.5)
@@ -147,3 +152,11 @@ def test_sandwich_close_to_bootstrap_for_squared_loss(runs):
         assert np.sqrt(cov.loc[name, name]) == pytest.approx(res.bootstrap.se[name], rel=0.15), name
     with pytest.raises(ValueError, match="scale"):
         lawfit.sandwich(res, runs, scale="log")
+
+
+def test_jackknife_at_bootstrap_time_equals_the_explicit_call(runs):
+    a = lawfit.bootstrap("chinchilla", runs, n=20, seed=3, strategy="fixed", starts=OPTIMUM[None, :], jackknife=True)
+    b = lawfit.bootstrap("chinchilla", runs, n=20, seed=3, strategy="fixed", starts=OPTIMUM[None, :])
+    for k, v in b.with_jackknife().jackknife.items():
+        np.testing.assert_array_equal(a.jackknife[k], v)
+    assert a.ci(0.9, method="bca") == b.with_jackknife().ci(0.9, method="bca")

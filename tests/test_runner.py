@@ -374,7 +374,7 @@ def test_jackknife_in_blocks_of_rows(monkeypatch):
 
     monkeypatch.setattr(lb, "_CHUNK_BYTES", 8 * DS.n * 50)  # 50 rows per block
     monkeypatch.setattr(lawfit.engine, "minimize", spy)
-    draws = boot._jackknife_draws()
+    draws = boot.with_jackknife().jackknife
     assert rows == [50] * 4 + [DS.n - 200]
     for k, v in ref.natural().items():
         np.testing.assert_array_equal(draws[k], np.where(ref.success, v, np.nan))

@@ -7,6 +7,7 @@ every refit are identical for any thread count and backend.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -207,7 +208,10 @@ class BootstrapResult:
     nfev: np.ndarray = field(repr=False)
     best_start: np.ndarray = field(repr=False)
     n_starts: int = 1
-    _jackknife: dict = field(default_factory=dict, repr=False)
+    # leave-one-run-out draws for BCa, name -> (n_runs,): from bootstrap(..., jackknife=True) or with_jackknife()
+    jackknife: dict | None = field(default=None, repr=False)
+    problem: Any = field(default=None, repr=False)  # the lawfit.Problem that was resampled
+    options: dict = field(default_factory=dict, repr=False)  # threads, backend of the refits
 
     @property
     def n(self) -> int:
@@ -272,12 +276,16 @@ class BootstrapResult:
         """Two-sided intervals, name -> (low, high), natural scale.
 
         ``method="percentile"``: quantiles of the draws. ``method="bca"``: bias-corrected and accelerated
-        (Efron), with the acceleration from a leave-one-run-out jackknife (n_runs more fits, run once).
+        (Efron), with the acceleration from the leave-one-run-out jackknife, which this result must hold: from
+        ``bootstrap(..., jackknife=True)`` or ``result.with_jackknife()`` (n_runs more fits).
         """
         if not (isinstance(level, (float, int)) and 0 < level < 1):
             raise ValueError(f"level must lie in (0, 1), got {level!r}")
         if method not in ("percentile", "bca"):
             raise ValueError(f"method must be 'percentile' or 'bca', got {method!r}")
+        if method == "bca" and self.jackknife is None:
+            raise ValueError("BCa intervals need the jackknife: use result.with_jackknife().ci(..., method='bca') "
+                             "or bootstrap(..., jackknife=True)")
         tail = (1 - level) / 2
         out = {}
         draws = self.params
@@ -298,7 +306,7 @@ class BootstrapResult:
         frac = (np.count_nonzero(v < est) + 0.5 * np.count_nonzero(v == est)) / v.size
         frac = min(max(frac, 0.5 / v.size), 1 - 0.5 / v.size)
         z0 = nd.inv_cdf(frac)
-        jack = self._jackknife_draws()[name]
+        jack = self.jackknife[name]
         jack = jack[np.isfinite(jack)]
         d = jack.mean() - jack
         denom = 6.0 * np.sum(d**2) ** 1.5
@@ -309,22 +317,12 @@ class BootstrapResult:
             levels.append(nd.cdf(adj))
         return levels[0], levels[1]
 
-    def _jackknife_draws(self) -> dict[str, np.ndarray]:
-        """Leave-one-run-out refits from the full-data optimum (computed once, cached)."""
-        if "draws" not in self._jackknife:
-            ctx = self._jackknife["_ctx"]
-            n = ctx["n_runs"]
-            parts = []
-            step = max(1, min(n, _CHUNK_BYTES // (8 * n)))  # leave-one-out rows a block at a time, not n x n
-            for lo in range(0, n, step):
-                hi = min(n, lo + step)
-                w = np.ones((hi - lo, n))
-                w[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
-                batch = engine.minimize(ctx["problem"], None, self.fit.x[None, :], weights=w, **ctx["options"])
-                ok = batch.success
-                parts.append({k: np.where(ok, v, np.nan) for k, v in batch.natural().items()})
-            self._jackknife["draws"] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return self._jackknife["draws"]
+    def with_jackknife(self) -> "BootstrapResult":
+        """This result with the leave-one-run-out jackknife that BCa intervals need (n_runs refits from the
+        full-data optimum, in blocks of rows); a new result, this one is unchanged."""
+        if self.jackknife is not None:
+            return self
+        return dataclasses.replace(self, jackknife=jackknife_draws(self.problem, self.fit, self.options))
 
     def summary(self, level: float = 0.95) -> str:
         ci = self.ci(level)
@@ -366,7 +364,7 @@ def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strat
               bounds=None, fixed=None, tie=None, columns=None,
               threads: int | None = None, _full: FitResult | None = None, progress=None,
               backend: str = "cpu", screen: int = 16, chunk: int | None = None, checkpoint=None,
-              executor=None, **solver) -> BootstrapResult:
+              executor=None, jackknife: bool = False, **solver) -> BootstrapResult:
     """Refit ``law`` on ``n`` bootstrap resamples of the runs and collect the estimates.
 
     Parameters
@@ -392,6 +390,8 @@ def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strat
     executor : a ``concurrent.futures.Executor`` that runs the chunks, e.g. ``dask.distributed.Client(...)
         .get_executor()``; results are identical to a local run.
     starts : the grid of the full-data fit (and of ``"exhaustive"``): as in :func:`lawfit.fit`.
+    jackknife : also run the leave-one-run-out jackknife that BCa intervals need (n_runs more fits; or later,
+        ``result.with_jackknife()``).
     The other options are those of :func:`lawfit.fit` and apply to every refit.
     """
     from .problem import Problem, resolve as _resolve
@@ -431,15 +431,31 @@ def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strat
         wide = max(ds.n, job.starts.shape[0] if job.screen else 0)  # and of screening scores
         chunk = max(1, min(rows.shape[0], _LOCAL_CHUNK, _CHUNK_BYTES // (8 * wide)))
     batch = runner.run(job, rows, chunk=chunk, checkpoint=checkpoint, executor=executor, progress=progress)
-    ctx = {"problem": prob, "n_runs": ds.n, "options": options}
     result = BootstrapResult(
         law=law, fit=full, strategy=strategy, resamples=rows, theta=batch.theta, fun=batch.fun,
         status=batch.status, nfev=batch.nfev, best_start=batch.best_start,
         n_starts=job.fits_per_row,
-        _jackknife={"_ctx": ctx},
+        problem=prob, options=options,
+        jackknife=jackknife_draws(prob, full, options) if jackknife else None,
     )
     _warn_other_basin(law, full, batch.theta, batch.status)
     return result
+
+
+def jackknife_draws(problem, full: FitResult, options: dict | None = None) -> dict[str, np.ndarray]:
+    """Leave-one-run-out refits of ``problem`` from the full-data optimum: natural draws, name -> (n_runs,), NaN
+    where a refit failed. The n weight rows are fitted a block at a time (never an n x n matrix)."""
+    n = problem.data.n
+    parts = []
+    step = max(1, min(n, _CHUNK_BYTES // (8 * n)))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        w = np.ones((hi - lo, n))
+        w[np.arange(hi - lo), np.arange(lo, hi)] = 0.0
+        batch = engine.minimize(problem, None, full.x[None, :], weights=w, **(options or {}))
+        ok = batch.success
+        parts.append({k: np.where(ok, v, np.nan) for k, v in batch.natural().items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def _warn_other_basin(law, full: FitResult, theta: np.ndarray, status: np.ndarray, z: float = 5.0) -> None:
