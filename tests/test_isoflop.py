@@ -459,7 +459,7 @@ def test_bootstrap_in_blocks_equals_one_block(monkeypatch):
     curves = training_curves(HOFFMANN, sizes=8, points=12)
     out = {}
     for block in (1, 200, 10**9):
-        monkeypatch.setattr(isoflop, "_BOOT_BLOCK", block)
+        monkeypatch.setattr(isoflop.resampling, "_BOOT_BLOCK", block)
         out[block] = [isoflop.approach2(data, bootstrap=37, seed=4).bootstrap.draws(),
                       isoflop.approach2(data, bootstrap=37, seed=4, d_opt="fit", shape="cubic").bootstrap.draws(),
                       isoflop.approach1(curves, bootstrap=37, seed=4, n_grid=50).bootstrap.draws(),
