@@ -10,8 +10,8 @@ this process by then, and subprocesses that tests start (the command-line tests 
 --backend cuda`` and expect it to fail on a machine without a GPU) must see the machine as it is.
 
 Hypothesis runs derandomized (the same examples on every run, so a CI failure reproduces on any machine);
-``pytest --hypothesis-profile=explore`` draws fresh random examples instead (test_fuzz.py then runs ten times
-as many, as with LAWFIT_FUZZ=explore).
+``pytest --hypothesis-profile=explore`` draws fresh random examples instead (the fuzz battery, tests/fuzz/, then
+runs ten times as many, as with LAWFIT_FUZZ=explore).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ Non-contiguous arrays are not bad input: they are accepted and give the same res
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -14,6 +15,11 @@ import pytest
 
 import lawfit
 from lawfit import Status
+
+# the fuzz battery's data and starts, for the regressions it found (end of this file); tests/fuzz/helpers.py
+# is importable as fuzz.helpers because pytest puts tests/ on sys.path (as for reference.py)
+from fuzz.helpers import CHIN, HUGE_INT, LAW, synthetic
+from fuzz.helpers import GOOD_START as FUZZ_START
 
 N_RUNS = 24
 # internal scale [e, a, b, alpha, beta]
@@ -650,3 +656,191 @@ def test_zero_weights_in_fit_and_nearly_empty_rows(data):
     b = lawfit.minimize("chinchilla", data, np.stack([GOOD_START, GOOD_START + 0.2]), weights=W, keep="all")
     assert np.all(b.status[:2] == Status.NOT_RUN)
     assert np.all(b.success[2])
+
+
+# =====================================================================================================================
+# Regressions found by the fuzz battery (tests/fuzz/), on its synthetic data and starts (fuzz.helpers)
+# =====================================================================================================================
+# -- the Python layer --------------------------------------------------------------------------------------------------
+def test_integers_beyond_float64_are_value_errors():
+    """Regression: 10**400 anywhere a number goes raised OverflowError (not ValueError/TypeError)."""
+    runs = synthetic(6, 0)
+    start = np.array([FUZZ_START["chinchilla"]])
+    big = HUGE_INT
+    cases = [
+        lambda: lawfit.fit(CHIN, {**runs, "N": np.array([big, *runs["N"][1:]], dtype=object)}, starts=start),
+        lambda: lawfit.fit(CHIN, runs, starts=start, fixed={"alpha": big}),
+        lambda: lawfit.fit(CHIN, runs, starts=start, bounds={"alpha": (0, big)}),
+        lambda: lawfit.fit(CHIN, runs, starts=start, delta=big),
+        lambda: lawfit.fit(CHIN, runs, starts=start, asymmetry=big),
+        lambda: lawfit.fit(CHIN, runs, starts=start, xtol=big),
+        lambda: lawfit.evaluate(CHIN, runs, start, delta=-big),
+        lambda: lawfit.Param("x", lower=big),
+        lambda: lawfit.Param("x", grid=[0.0, big]),
+        lambda: lawfit.parse("1" + "0" * 400 + " * N"),
+        lambda: lawfit.law("E + 10**400 * N**alpha", ["N"]),
+        lambda: lawfit.law("E + 10.0**400.0 * N**alpha", ["N"]),
+        lambda: lawfit.symbols("N")[0] * big,
+    ]
+    for case in cases:
+        with pytest.raises(ValueError, match="float64|finite|not valid"):
+            case()
+
+
+
+def test_object_columns_take_numbers_only():
+    """Regression: an object column raised OverflowError for an integer beyond float64 and took True as 1.
+    Numeric text stays a number (a CSV column with one bad cell arrives as text); the error names the bad cell."""
+    runs = synthetic(6, 0)
+    start = np.array([FUZZ_START["chinchilla"]])
+    text = pd.Series([f"{v:.17g}" for v in runs["N"]], dtype=object)
+    ref = lawfit.fit(CHIN, runs, starts=start)
+    assert lawfit.fit(CHIN, {**runs, "N": text}, starts=start).fun == ref.fun
+    text[3] = "oops"
+    with pytest.raises(TypeError, match="column 'N' .* non-numeric value 'oops' at row 3"):
+        lawfit.fit(CHIN, {**runs, "N": text}, starts=start)
+    N = runs["N"].astype(object)
+    N[2] = True
+    with pytest.raises(TypeError, match="non-numeric value True at row 2"):
+        lawfit.fit(CHIN, {**runs, "N": N}, starts=start)
+    N[2] = HUGE_INT
+    with pytest.raises(ValueError, match="column 'N' .* too large for float64 at row 2"):
+        lawfit.fit(CHIN, pd.DataFrame({**runs, "N": N}), starts=start)
+    # Decimal, Fraction and numpy scalars in an object column are numbers; None is a missing value
+    from decimal import Decimal
+    from fractions import Fraction
+
+    N = runs["N"].astype(object)
+    N[0], N[1], N[2] = Decimal(N[0]), Fraction(N[1]), np.float32(N[2])
+    assert lawfit.fit(CHIN, {**runs, "N": N}, starts=start).success
+    N[3] = None
+    with pytest.raises(ValueError, match="non-finite value nan at row 3"):
+        lawfit.fit(CHIN, {**runs, "N": N}, starts=start)
+
+
+
+def test_wrong_types_in_law_construction_are_type_errors():
+    """Regression: these raised AttributeError (or a misleading "law has no parameters")."""
+    for case, msg in [
+        (lambda: lawfit.law(5, ["N"]), "expression must be a string or a lawfit Expr"),
+        (lambda: lawfit.law(None, ["N"]), "expression must be a string or a lawfit Expr"),
+        (lambda: lawfit.Law("x", 5, ["N"], [lawfit.Param("a")]), "expression must be a string"),
+        (lambda: lawfit.Law("x", "a * N", ["N"], [5]), "parameters must be lawfit.Param objects"),
+        (lambda: lawfit.law("a * N", ["N"], params=[5]), "params must be names"),
+        (lambda: lawfit.Param(5), "parameter name must be a string"),
+        (lambda: lawfit.Param("x", internal=5), "internal name must be a string"),
+        (lambda: lawfit.Param("x", lower="0"), "lower bound must be a real number"),
+        (lambda: lawfit.Param("x", grid=[np.complex128(1 + 2j)]), "grid value must be a real number"),
+        (lambda: lawfit.Param("x", grid="abc"), "grid must be a sequence of numbers"),
+    ]:
+        with pytest.raises(TypeError, match=msg):
+            case()
+    with pytest.raises(ValueError, match="grid values .* must be finite"):
+        lawfit.Param("x", grid=[0.0, math.nan])
+    with pytest.raises(ValueError, match="internal name '1p' is not an identifier"):
+        lawfit.Param("x", internal="1p")
+
+
+
+def test_deeply_nested_expressions_are_value_errors():
+    """Regression: RecursionError from the parser, the compiler or str() of a deep expression."""
+    for text in ("-" * 5000 + "N", "+".join(["N"] * 20000), "a * N" + " + N" * 3000, "exp(" * 900 + "N" + ")" * 900):
+        with pytest.raises(ValueError, match="nested too deeply|too many nested parentheses") as err:
+            lawfit.law(text, ["N"])
+        assert len(str(err.value)) < 300  # the message quotes the start of the text, not all of it
+    N, a = lawfit.symbols("N a")
+    e = a * N
+    for _ in range(3000):
+        e = e + N
+    with pytest.raises(ValueError, match="nested too deeply"):
+        lawfit.law(e, ["N"])
+    with pytest.raises(ValueError, match="nested too deeply"):
+        lawfit.Law("deep", e, ["N"], [lawfit.Param("a")])
+
+
+
+def test_folded_constants_that_overflow_are_rejected_when_the_law_is_built():
+    """Regression: 10**400 folded by the compiler raised OverflowError; 1e300 * 1e300 folded to inf and was
+    only rejected by the core at the first fit ("law program instruction 1: constant is not finite")."""
+    for text in ("E + 1e300 * 1e300 * N**alpha", "E + 10**400 * N**alpha", "E + N**alpha / 1e-320"):
+        with pytest.raises(ValueError, match="constant that is not finite"):
+            lawfit.law(text, ["N"])
+
+
+
+def test_option_checks():
+    """Regression: derivatives=1.0 reached the core (a TypeError listing its signature), True was taken as 1;
+    a scalar weight was accepted as one row; strings were accepted as bounds ("0.5"), numpy complex numbers as
+    bounds and fixed values (imaginary part dropped with a ComplexWarning)."""
+    runs = synthetic(1, 0)
+    start = np.array(FUZZ_START["chinchilla"])
+    for d in (1.0, True, "1"):
+        with pytest.raises(ValueError, match="derivatives must be 0, 1 or 2"):
+            lawfit.evaluate(CHIN, runs, start, derivatives=d)
+    with pytest.raises(ValueError, match=r"weights must have shape \(1,\) or \(n_rows, 1\), got \(\)"):
+        lawfit.minimize(CHIN, runs, start, weights=2.0)
+    with pytest.raises(ValueError, match="bounds for 'alpha' must be a pair"):
+        lawfit.minimize(CHIN, runs, start, bounds={"alpha": ("0", "1")})
+    with pytest.raises(ValueError, match="bounds for 'alpha' must be a pair"):
+        lawfit.minimize(CHIN, runs, start, bounds={"alpha": "01"})
+    # numpy complex numbers: float() dropped the imaginary part with only a ComplexWarning
+    with pytest.raises(ValueError, match="bounds for 'alpha' must be a pair"):
+        lawfit.minimize(CHIN, runs, start, bounds={"alpha": np.array([1 + 1j, 2])})
+    with pytest.raises(TypeError, match="fixed value of parameter 'alpha' must be a number"):
+        lawfit.minimize(CHIN, runs, start, fixed={"alpha": np.complex128(0.3)})
+    # clearer messages for options of the wrong type (were "dictionary update sequence element #0 has length 1",
+    # "unhashable type: 'list'", "'int' object is not iterable", "object of type 'int' has no len()")
+    with pytest.raises(TypeError, match="columns must be a mapping"):
+        lawfit.minimize(CHIN, runs, start, columns="N")
+    with pytest.raises(ValueError, match=r"unknown loss \[\]"):
+        lawfit.minimize(CHIN, runs, start, loss=[])
+    with pytest.raises(TypeError, match="tie must be a list of groups"):
+        lawfit.minimize(CHIN, runs, start, tie=5)
+    with pytest.raises(ValueError, match="each tie must name at least two parameters, got 5"):
+        lawfit.minimize(CHIN, runs, start, tie=[5])
+    # numpy real scalars and 0-d arrays are numbers
+    b = lawfit.minimize(CHIN, synthetic(6, 0), start, fixed={"alpha": np.array(0.3)},
+                        bounds={"beta": (np.float32(0), np.int64(1))})
+    assert b.theta[0, 3] == 0.3
+
+
+
+def test_natural_values_of_a_diverged_fit_are_inf_without_a_warning():
+    """Regression: exp() of an internal value above 709 warned "overflow encountered in exp" (an error under
+    pytest) when a fit reported natural parameters."""
+    runs = synthetic(6, 0)
+    b = lawfit.minimize(CHIN, runs, np.array([[800.0, 6.0, 6.0, 0.3, 0.3]]), keep="all", max_iter=1)
+    assert b.natural()["E"][0, 0] == math.inf
+    assert lawfit.laws.get("chinchilla").params[0].to_natural(1e308) == math.inf
+
+
+# -- a huge start, overflow in the allocation, absurd bootstrap sizes --------------------------------------------------
+def test_huge_start_does_not_stop_as_converged_far_from_a_stationary_point():
+    """Regression: from e = 1e308 the first step's norm overflowed to inf, the trust radius became inf, and the
+    fit stopped after 3 iterations as CONVERGED with objective 1.1e306. Norms are now computed without
+    overflow and the radius stays finite: the fit walks down to the data."""
+    runs = synthetic(12, 0)
+    b = lawfit.minimize(CHIN, runs, np.array([[1e308, 6.0, 6.0, 0.3, 0.3]]), keep="all", max_iter=200)
+    assert b.fun[0, 0] < 1.0
+
+
+def test_allocation_overflow_is_a_value_error():
+    values = {"E": 1.7, "A": HUGE_INT, "B": 400.0, "alpha": 0.3, "beta": 0.3}
+    with pytest.raises(ValueError):
+        lawfit.allocation.compute_optimal(values, 1e21, law="chinchilla")
+
+
+
+def test_allocation_overflow_with_small_exponents():
+    values = {"E": 1.0, "A": 129.0, "B": 0.0625, "alpha": 0.0078125, "beta": 0.00390625}
+    try:
+        df = lawfit.allocation.compute_optimal(values, 1e15, law="chinchilla")
+    except ValueError:
+        return
+    assert np.all(np.isfinite(df[["N_opt", "D_opt", "loss"]].to_numpy()))
+
+
+
+def test_bootstrap_of_absurd_size_is_a_value_error():
+    with pytest.raises(ValueError):
+        lawfit.bootstrap(LAW["saturating_N"], synthetic(3, 0), 2**40, starts=np.array([FUZZ_START["saturating_N"]]))
