@@ -120,11 +120,15 @@ Data saturating_data() { return make_data(saturating_law(), kTruth, 40, std::log
 void test_recovery() {
     const Program prog = saturating_law();
     const Data data = saturating_data();
-    for (const char* kernel : {"auto", "interpreter"}) {
-        CHECK(set_kernel(kernel));
+    // Both evaluator kernels (the affine log-sum-exp kernel and the interpreter) and both builds (the CPU's best
+    // and the generic one).
+    for (const char* kernel : {"auto", "interpreter"})
+    for (const char* isa : {"auto", "generic"}) {
+        CHECK(set_kernel(kernel) && set_isa(isa));
         for (int kind : {kSquared, kHuber}) {
             const Fit f = run(prog, data, make_loss(kind), Map(3), {0.0, 4.0, 0.5});
-            const std::string ctx = std::string(kernel) + " loss " + std::to_string(kind) + ": " + what(f);
+            const std::string ctx =
+                std::string(kernel) + " " + isa + " loss " + std::to_string(kind) + ": " + what(f);
             CHECK_MSG(f.out.status == Status::converged, ctx);
             CHECK_MSG(f.out.at_bound == 0, ctx);
             CHECK_MSG(max_abs_diff(f.x, kTruth) < 1e-7, ctx);
@@ -132,7 +136,7 @@ void test_recovery() {
             CHECK_MSG(f.out.nit > 1 && f.out.nfev >= f.out.nit, ctx);
         }
     }
-    CHECK(set_kernel("auto"));
+    CHECK(set_kernel("auto") && set_isa("auto"));
     // Chinchilla's form with two features (5 parameters).
     const std::vector<double> truth = {0.5, 6.0, 0.34, 6.5, 0.28};
     const Program chin = chinchilla_law();
