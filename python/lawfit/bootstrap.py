@@ -114,7 +114,7 @@ class Resamples:
     def __init__(self, n_runs: int, n: int | None = None, *, seed=None, resamples=None):
         self.n_runs = int(n_runs)
         if resamples is not None:
-            self._idx = _check_resamples(self.n_runs, resamples)
+            self._idx: np.ndarray | None = _check_resamples(self.n_runs, resamples)
             self._rng = None
             self.shape = (self._idx.shape[0], self.n_runs)
             return
@@ -149,7 +149,7 @@ class Resamples:
                 g = piece.after
                 piece.after = None
             else:
-                _advance(g, self.n_runs, hi - lo)
+                _advance(g, self.n_runs, hi - lo)  # type: ignore[arg-type]  # drawn rows have a generator
 
     def blocks(self, chunk: int):
         """(lo, hi, weight rows lo:hi) for consecutive blocks of ``chunk`` rows."""
@@ -405,7 +405,7 @@ def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strat
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown bootstrap strategy {strategy!r}; choose one of {STRATEGIES}")
     rows = Resamples(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
-    options = dict(threads=threads, backend=backend)  # per call; the problem carries the rest
+    options: dict[str, Any] = dict(threads=threads, backend=backend)  # per call; the problem carries the rest
     full = _full if _full is not None else fit(prob, starts=starts, progress=progress, **options)
     from . import runner
     from .starts import resolve
@@ -434,7 +434,7 @@ def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strat
     ctx = {"problem": prob, "n_runs": ds.n, "options": options}
     result = BootstrapResult(
         law=law, fit=full, strategy=strategy, resamples=rows, theta=batch.theta, fun=batch.fun,
-        status=batch.status, nfev=batch.nfev, best_start=batch.best_start,
+        status=batch.status, nfev=batch.nfev, best_start=batch.best_start,  # type: ignore[arg-type]  # keep="best"
         n_starts=job.fits_per_row,
         _jackknife={"_ctx": ctx},
     )
@@ -494,7 +494,7 @@ def sandwich(result: FitResult, data, *, columns=None, scale: str = "natural"):
             J[k, j] = 1.0
     theta = result.x
     spec = result.objective if result.objective is not None else result.loss
-    hess = engine.evaluate(law, ds, theta[None, :], loss=spec, derivatives=2).hess[0]
+    hess = engine.evaluate(law, ds, theta[None, :], loss=spec, derivatives=2).hess[0]  # type: ignore[index]
     hess = free_hessian(hess, con.free_index)
     rel, _, direction = hessian_analysis(hess, con.free_names)
     if math.isnan(rel):
@@ -508,7 +508,8 @@ def sandwich(result: FitResult, data, *, columns=None, scale: str = "natural"):
         w[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
         g = engine.evaluate(law, ds, np.tile(theta, (hi - lo, 1)), weights=w, loss=spec,
                             derivatives=1).grad
-        g = np.stack([g[:, con.free_index == j].sum(axis=1) for j in range(con.n_free)], axis=1)
+        g = np.stack([g[:, con.free_index == j].sum(axis=1) for j in range(con.n_free)],  # type: ignore[index]
+                     axis=1)
         meat += g.T @ g
     try:
         hinv = np.linalg.inv(hess)

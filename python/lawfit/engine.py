@@ -374,10 +374,10 @@ def _natural_finite(res: BatchFit, refit_all) -> BatchFit:
     status[bad] = int(Status.NON_FINITE)
     if res.best_start is None:  # keep="all"
         return dataclasses.replace(res, status=status)
-    n_success = res.n_success.copy()
+    n_success = res.n_success.copy()  # type: ignore[union-attr]  # set with keep="best"
     n_success[bad] -= 1
     fields = {k: getattr(res, k).copy() for k in ("x", "fun", "nit", "nfev", "at_bound", "best_start")}
-    rows = np.flatnonzero(bad & (res.n_success > 1))  # another start converged: it may be the row's answer
+    rows = np.flatnonzero(bad & (res.n_success > 1))  # type: ignore[operator]  # another start converged: it may be the row's answer
     if rows.size:
         alls = refit_all(rows)
         for j, r in enumerate(rows):

@@ -172,7 +172,7 @@ def fit(law, data=None, *, starts: Any = "grid", loss=None, delta: float | None 
         if w.ndim != 1:
             raise ValueError(f"fit() takes one weight per run, shape ({ds.n},); use lawfit.engine.minimize "
                              f"for many weight rows")
-        w = engine._weights(w, ds.n)[0]
+        w = engine._weights(w, ds.n)[0]  # type: ignore[index]  # not None for given weights
         con = prob.constraints
         if engine._identifiable_rows(law, ds, con, w[None, :])[0].max() == 0:
             raise ValueError(f"too few runs with positive weight ({np.count_nonzero(w)}, at {_n_points(ds, w)} "
@@ -242,7 +242,7 @@ def _direction(names, vec) -> str:
     vec = np.asarray(vec, dtype=float)
     order = np.argsort(-np.abs(vec), kind="stable")
     vec = vec / vec[order[0]]
-    terms = []
+    terms: list[str] = []
     for j in order:
         c = vec[j]
         if abs(c) < 1e-3:
@@ -306,7 +306,7 @@ def _curvature(result: FitResult, ds, con, w, spec):
     free = [j for j, n in enumerate(con.free_names) if n not in result.at_bound]
     if not free or spec.kinked:  # a kinked loss has no curvature; its vertex check verified the optimum
         return float("nan"), None, None
-    h = engine.evaluate(result.law, ds, result.x[None, :], weights=w, loss=spec, derivatives=2).hess[0]
+    h = engine.evaluate(result.law, ds, result.x[None, :], weights=w, loss=spec, derivatives=2).hess[0]  # type: ignore[index]
     names = [con.free_names[j] for j in free]
     rel, cond, direction = hessian_analysis(free_hessian(h, con.free_index)[np.ix_(free, free)], names)
     if math.isnan(rel):
