@@ -10,7 +10,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from . import engine
 from .data import prepare
 from .multistart import FitResult, fit
 from .status import Status, is_success
+
+if TYPE_CHECKING:
+    from .laws import Law
 
 __all__ = ["bootstrap", "BootstrapResult", "Resamples", "resample_weights", "sandwich"]
 
@@ -197,17 +200,17 @@ class BootstrapResult:
     status : per-resample status codes (lawfit.Status).
     """
 
-    law: Any
+    law: Law
     fit: FitResult
     strategy: str
-    resamples: Any = field(repr=False)  # Resamples (the weight rows, drawn on demand) or an array
+    resamples: Resamples | np.ndarray = field(repr=False)  # the weight rows, drawn on demand, or an array
     theta: np.ndarray = field(repr=False)  # internal draws (n_resamples, n_params)
     fun: np.ndarray = field(repr=False)
     status: np.ndarray = field(repr=False)
     nfev: np.ndarray = field(repr=False)
     best_start: np.ndarray = field(repr=False)
     n_starts: int = 1
-    _jackknife: dict = field(default_factory=dict, repr=False)
+    _jackknife: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:

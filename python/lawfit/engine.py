@@ -197,7 +197,7 @@ class BatchFit:
     ``best_start`` indexes the given starts.
     """
 
-    law: Any
+    law: _laws.Law
     constraints: Constraints
     x: np.ndarray  # free internal parameters, (..., n_free)
     theta: np.ndarray  # full internal parameters, (..., n_params)
@@ -208,7 +208,7 @@ class BatchFit:
     at_bound: np.ndarray
     best_start: np.ndarray | None = None
     n_success: np.ndarray | None = None
-    loss: Any = None
+    loss: _losses.Loss | None = None
     n_scored: int | None = None
     start_index: np.ndarray | None = None
 

@@ -8,13 +8,20 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import engine
 from .status import Status, is_success
 from .warnings import IdentifiabilityWarning, IllConditionedWarning
+
+if TYPE_CHECKING:
+    from .bootstrap import BootstrapResult
+    from .constraints import Constraints
+    from .laws import Law
+    from .losses import Loss
+    from .problem import Problem
 
 __all__ = ["fit", "FitResult"]
 
@@ -39,15 +46,15 @@ class FitResult:
         :class:`~lawfit.warnings.IllConditionedWarning`), the direction it names, e.g. ``"a - 20.7 alpha"``.
     """
 
-    law: Any
-    params: dict
-    internal: dict
+    law: Law
+    params: dict[str, float]
+    internal: dict[str, float]
     fun: float
     success: bool
     status: Status
     nit: int
     nfev: int
-    at_bound: tuple
+    at_bound: tuple[str, ...]
     best_start: int
     n_starts: int
     n_success: int
@@ -58,11 +65,11 @@ class FitResult:
     start_status: np.ndarray = field(repr=False)
     start_nit: np.ndarray = field(repr=False)
     start_theta: np.ndarray = field(repr=False)  # (n_starts, n_params) internal end points of every start
-    bootstrap: Any = field(default=None, repr=False)  # BootstrapResult when fit(..., bootstrap=n)
-    problem: Any = field(default=None, repr=False)  # the lawfit.Problem that was fitted
-    objective: Any = field(default=None, repr=False)
+    bootstrap: BootstrapResult | None = field(default=None, repr=False)  # when fit(..., bootstrap=n)
+    problem: Problem | None = field(default=None, repr=False)  # the lawfit.Problem that was fitted
+    objective: Loss | None = field(default=None, repr=False)
     n_scored: int | None = None
-    constraints: Any = field(default=None, repr=False)  # engine.Constraints: bounds, fixed and tied parameters
+    constraints: Constraints | None = field(default=None, repr=False)  # bounds, fixed and tied parameters
     condition: float = field(default=float("nan"), repr=False)
     unidentified: str | None = field(default=None, repr=False)
 

@@ -74,7 +74,7 @@ class Job:
     screen: int = 0
     options: dict = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from .problem import Problem, resolve
 
         s = self.screen
