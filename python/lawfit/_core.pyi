@@ -1,6 +1,6 @@
 # Type stubs for lawfit's private compiled module (cpp/bindings/). Users call lawfit.fit / lawfit.evaluate /
 # lawfit.minimize instead; these signatures are the contract between the Python layer and the core.
-from typing import Any
+from typing import Any, Callable, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -71,36 +71,49 @@ OPCODES: dict[str, int]
 STATUS: dict[str, int]
 MAX_PARAMS: int
 MAX_INSTRUCTIONS: int
-SOLVER: dict[str, float]
+
+class _SolverTable(TypedDict):
+    # The defaults of SolverOptions, then the constants of the solver's adaptive curvature.
+    max_iter: int
+    xtol: float
+    ftol: float
+    radius0: float
+    irls: float
+    switch_rtol: float
+    irls_rho: float
+    irls_shrink: float
+    irls_min: float
+
+SOLVER: _SolverTable
 
 def minimize(
     program: Program,
-    features: npt.NDArray[np.float64],
-    target: npt.NDArray[np.float64],
-    weights: npt.NDArray[np.float64] | None,
-    starts: npt.NDArray[np.float64],
-    free_index: npt.NDArray[np.int32],
-    fixed_value: npt.NDArray[np.float64],
-    lower: npt.NDArray[np.float64],
-    upper: npt.NDArray[np.float64],
+    features: npt.ArrayLike,
+    target: npt.ArrayLike,
+    weights: npt.ArrayLike | None,
+    starts: npt.ArrayLike,
+    free_index: npt.ArrayLike,
+    fixed_value: npt.ArrayLike,
+    lower: npt.ArrayLike,
+    upper: npt.ArrayLike,
     loss: Loss,
     options: SolverOptions,
     keep_all: bool,
     threads: int,
-    progress: Any = None,
-    scale: npt.NDArray[np.float64] | None = None,
-) -> dict[str, Any]: ...
+    progress: Callable[[int, int], object] | None = None,
+    scale: npt.ArrayLike | None = None,
+) -> dict[str, npt.NDArray[Any]]: ...
 def evaluate(
     program: Program,
-    features: npt.NDArray[np.float64],
-    target: npt.NDArray[np.float64],
-    params: npt.NDArray[np.float64],
-    weights: npt.NDArray[np.float64] | None,
+    features: npt.ArrayLike,
+    target: npt.ArrayLike,
+    params: npt.ArrayLike,
+    weights: npt.ArrayLike | None,
     loss: Loss,
     derivatives: int,
     threads: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None]: ...
 def isa() -> str: ...
-def set_isa(name: str) -> None: ...
-def set_kernel(name: str) -> None: ...
+def set_isa(name: str, /) -> None: ...
+def set_kernel(name: str, /) -> None: ...
 def default_threads() -> int: ...

@@ -73,7 +73,7 @@ def _affine(prog, i: int, memo: dict):
     if i in memo:
         return memo[i]
     o, ia, ib = int(prog.op[i]), int(prog.a[i]), int(prog.b[i])
-    out = None
+    out: dict[tuple[Any, ...], float] | None = None
     if o == 0:
         out = {(): float(prog.imm[i])}
     elif o == 1:
@@ -164,7 +164,7 @@ def _as_chinchilla(law, values: Mapping[str, Any] | None):
     if values is None:
         return None
     roles = _chinchilla_roles(law)
-    return {r: values[name] for r, name in roles.items()}
+    return {r: values[name] for r, name in roles.items()}  # type: ignore[union-attr]  # callers check the roles
 
 
 def _check_nd(law) -> None:
@@ -319,12 +319,12 @@ def _bisect_log(fn, lo: float, hi: float, shape, iters: int = 200):
     already True (the answer is e^lo or below)."""
     top = fn(np.full(shape, math.exp(hi)))
     below = fn(np.full(shape, math.exp(lo)))
-    lo = np.full(shape, lo)
-    hi = np.full(shape, hi)
+    lo = np.full(shape, lo)  # type: ignore[assignment]  # the bounds become arrays of the shape
+    hi = np.full(shape, hi)  # type: ignore[assignment]
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         ok = fn(np.exp(mid))
-        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)  # type: ignore[assignment]
         if np.all(hi - lo <= 1e-15 * np.abs(hi)):
             break
     return np.where(top, np.exp(hi), np.inf), below & top

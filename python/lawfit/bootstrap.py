@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from . import engine
 from .data import prepare
 from .multistart import FitResult, fit
 from .status import Status, is_success
+
+if TYPE_CHECKING:
+    from .laws import Law
 
 __all__ = ["bootstrap", "BootstrapResult", "Resamples", "resample_weights", "sandwich"]
 
@@ -115,7 +118,7 @@ class Resamples:
     def __init__(self, n_runs: int, n: int | None = None, *, seed=None, resamples=None):
         self.n_runs = int(n_runs)
         if resamples is not None:
-            self._idx = _check_resamples(self.n_runs, resamples)
+            self._idx: np.ndarray | None = _check_resamples(self.n_runs, resamples)
             self._rng = None
             self.shape = (self._idx.shape[0], self.n_runs)
             return
@@ -150,7 +153,7 @@ class Resamples:
                 g = piece.after
                 piece.after = None
             else:
-                _advance(g, self.n_runs, hi - lo)
+                _advance(g, self.n_runs, hi - lo)  # type: ignore[arg-type]  # drawn rows have a generator
 
     def blocks(self, chunk: int):
         """(lo, hi, weight rows lo:hi) for consecutive blocks of ``chunk`` rows."""
@@ -198,10 +201,10 @@ class BootstrapResult:
     status : per-resample status codes (lawfit.Status).
     """
 
-    law: Any
+    law: Law
     fit: FitResult
     strategy: str
-    resamples: Any = field(repr=False)  # Resamples (the weight rows, drawn on demand) or an array
+    resamples: Resamples | np.ndarray = field(repr=False)  # the weight rows, drawn on demand, or an array
     theta: np.ndarray = field(repr=False)  # internal draws (n_resamples, n_params)
     fun: np.ndarray = field(repr=False)
     status: np.ndarray = field(repr=False)
@@ -209,9 +212,9 @@ class BootstrapResult:
     best_start: np.ndarray = field(repr=False)
     n_starts: int = 1
     # leave-one-run-out draws for BCa, name -> (n_runs,): from bootstrap(..., jackknife=True) or with_jackknife()
-    jackknife: dict | None = field(default=None, repr=False)
+    jackknife: dict[str, np.ndarray] | None = field(default=None, repr=False)
     problem: Any = field(default=None, repr=False)  # the lawfit.Problem that was resampled
-    options: dict = field(default_factory=dict, repr=False)  # threads, backend of the refits
+    options: dict[str, Any] = field(default_factory=dict, repr=False)  # threads, backend of the refits
 
     @property
     def n(self) -> int:
@@ -306,6 +309,7 @@ class BootstrapResult:
         frac = (np.count_nonzero(v < est) + 0.5 * np.count_nonzero(v == est)) / v.size
         frac = min(max(frac, 0.5 / v.size), 1 - 0.5 / v.size)
         z0 = nd.inv_cdf(frac)
+        assert self.jackknife is not None  # ci() checked it
         jack = self.jackknife[name]
         jack = jack[np.isfinite(jack)]
         d = jack.mean() - jack
@@ -405,7 +409,7 @@ def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strat
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown bootstrap strategy {strategy!r}; choose one of {STRATEGIES}")
     rows = Resamples(ds.n, n if resamples is None else None, seed=seed, resamples=resamples)
-    options = dict(threads=threads, backend=backend)  # per call; the problem carries the rest
+    options: dict[str, Any] = dict(threads=threads, backend=backend)  # per call; the problem carries the rest
     full = _full if _full is not None else fit(prob, starts=starts, progress=progress, **options)
     from . import runner
     from .starts import resolve
@@ -433,7 +437,7 @@ def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strat
     batch = runner.run(job, rows, chunk=chunk, checkpoint=checkpoint, executor=executor, progress=progress)
     result = BootstrapResult(
         law=law, fit=full, strategy=strategy, resamples=rows, theta=batch.theta, fun=batch.fun,
-        status=batch.status, nfev=batch.nfev, best_start=batch.best_start,
+        status=batch.status, nfev=batch.nfev, best_start=batch.best_start,  # type: ignore[arg-type]  # keep="best"
         n_starts=job.fits_per_row,
         problem=prob, options=options,
         jackknife=jackknife_draws(prob, full, options) if jackknife else None,
@@ -510,7 +514,7 @@ def sandwich(result: FitResult, data, *, columns=None, scale: str = "natural"):
             J[k, j] = 1.0
     theta = result.x
     spec = result.objective if result.objective is not None else result.loss
-    hess = engine.evaluate(law, ds, theta[None, :], loss=spec, derivatives=2).hess[0]
+    hess = engine.evaluate(law, ds, theta[None, :], loss=spec, derivatives=2).hess[0]  # type: ignore[index]
     hess = free_hessian(hess, con.free_index)
     rel, _, direction = hessian_analysis(hess, con.free_names)
     if math.isnan(rel):
@@ -524,7 +528,8 @@ def sandwich(result: FitResult, data, *, columns=None, scale: str = "natural"):
         w[np.arange(hi - lo), np.arange(lo, hi)] = 1.0
         g = engine.evaluate(law, ds, np.tile(theta, (hi - lo, 1)), weights=w, loss=spec,
                             derivatives=1).grad
-        g = np.stack([g[:, con.free_index == j].sum(axis=1) for j in range(con.n_free)], axis=1)
+        g = np.stack([g[:, con.free_index == j].sum(axis=1) for j in range(con.n_free)],  # type: ignore[index]
+                     axis=1)
         meat += g.T @ g
     try:
         hinv = np.linalg.inv(hess)

@@ -284,7 +284,7 @@ def _cmd_fit(args) -> int:
         from .data import prepare
 
         ds = prepare(law, table, columns=columns)
-        data = {**ds.columns, "loss": np.exp(ds.target)}
+        data = {**ds.columns, "loss": np.exp(ds.target)}  # type: ignore[arg-type]  # prepare sets the target
         _figures(args, result, data)
     return 1 if unidentified else code
 

@@ -80,6 +80,8 @@ def _is_const(x, v=None):
 
 
 class _Lowerer:
+    pinfo: dict[int, ParamInfo]  # parameter index -> facts, set by the caller before lowering
+
     def __init__(self, variables: Sequence[str], params: Mapping[str, ParamInfo]):
         self.variables = set(variables)
         self.params = params
@@ -300,6 +302,8 @@ def compile_law(
     names = {p.index: n for n, p in params.items()}
 
     index: dict = {}
+    op: list[int]
+    args: list[int]
     op, a, b, imm, args, flags, text = [], [], [], [], [], [], []
     features: list = []
 

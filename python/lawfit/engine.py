@@ -197,7 +197,7 @@ class BatchFit:
     ``best_start`` indexes the given starts.
     """
 
-    law: Any
+    law: _laws.Law
     constraints: Constraints
     x: np.ndarray  # free internal parameters, (..., n_free)
     theta: np.ndarray  # full internal parameters, (..., n_params)
@@ -208,7 +208,7 @@ class BatchFit:
     at_bound: np.ndarray
     best_start: np.ndarray | None = None
     n_success: np.ndarray | None = None
-    loss: Any = None
+    loss: _losses.Loss | None = None
     n_scored: int | None = None
     start_index: np.ndarray | None = None
 
@@ -374,10 +374,10 @@ def _natural_finite(res: BatchFit, refit_all) -> BatchFit:
     status[bad] = int(Status.NON_FINITE)
     if res.best_start is None:  # keep="all"
         return dataclasses.replace(res, status=status)
-    n_success = res.n_success.copy()
+    n_success = res.n_success.copy()  # type: ignore[union-attr]  # set with keep="best"
     n_success[bad] -= 1
     fields = {k: getattr(res, k).copy() for k in ("x", "fun", "nit", "nfev", "at_bound", "best_start")}
-    rows = np.flatnonzero(bad & (res.n_success > 1))  # another start converged: it may be the row's answer
+    rows = np.flatnonzero(bad & (res.n_success > 1))  # type: ignore[operator]  # another start converged: it may be the row's answer
     if rows.size:
         alls = refit_all(rows)
         for j, r in enumerate(rows):

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 
@@ -229,7 +229,7 @@ class Loss:
     @property
     def delta(self) -> float:
         """Huber's threshold (the parameter of the Huber losses); NaN for the others (for reports)."""
-        return float(self.param) if self.definition.param == "delta" else float("nan")
+        return float(cast(float, self.param)) if self.definition.param == "delta" else float("nan")
 
     # -- NumPy forms --------------------------------------------------------------------------------------------
     def residuals(self, log_pred: np.ndarray, data) -> np.ndarray:

@@ -8,13 +8,20 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import engine
 from .status import Status, is_success
 from .warnings import IdentifiabilityWarning, IllConditionedWarning
+
+if TYPE_CHECKING:
+    from .bootstrap import BootstrapResult
+    from .constraints import Constraints
+    from .laws import Law
+    from .losses import Loss
+    from .problem import Problem
 
 __all__ = ["fit", "FitResult"]
 
@@ -39,15 +46,15 @@ class FitResult:
         :class:`~lawfit.warnings.IllConditionedWarning`), the direction it names, e.g. ``"a - 20.7 alpha"``.
     """
 
-    law: Any
-    params: dict
-    internal: dict
+    law: Law
+    params: dict[str, float]
+    internal: dict[str, float]
     fun: float
     success: bool
     status: Status
     nit: int
     nfev: int
-    at_bound: tuple
+    at_bound: tuple[str, ...]
     best_start: int
     n_starts: int
     n_success: int
@@ -58,11 +65,11 @@ class FitResult:
     start_status: np.ndarray = field(repr=False)
     start_nit: np.ndarray = field(repr=False)
     start_theta: np.ndarray = field(repr=False)  # (n_starts, n_params) internal end points of every start
-    bootstrap: Any = field(default=None, repr=False)  # BootstrapResult when fit(..., bootstrap=n)
-    problem: Any = field(default=None, repr=False)  # the lawfit.Problem that was fitted
-    objective: Any = field(default=None, repr=False)
+    bootstrap: BootstrapResult | None = field(default=None, repr=False)  # when fit(..., bootstrap=n)
+    problem: Problem | None = field(default=None, repr=False)  # the lawfit.Problem that was fitted
+    objective: Loss | None = field(default=None, repr=False)
     n_scored: int | None = None
-    constraints: Any = field(default=None, repr=False)  # engine.Constraints: bounds, fixed and tied parameters
+    constraints: Constraints | None = field(default=None, repr=False)  # bounds, fixed and tied parameters
     condition: float = field(default=float("nan"), repr=False)
     unidentified: str | None = field(default=None, repr=False)
 
@@ -172,7 +179,7 @@ def fit(law, data=None, *, starts: Any = "grid", loss=None, delta: float | None 
         if w.ndim != 1:
             raise ValueError(f"fit() takes one weight per run, shape ({ds.n},); use lawfit.engine.minimize "
                              f"for many weight rows")
-        w = engine._weights(w, ds.n)[0]
+        w = engine._weights(w, ds.n)[0]  # type: ignore[index]  # not None for given weights
         con = prob.constraints
         if engine._identifiable_rows(law, ds, con, w[None, :])[0].max() == 0:
             raise ValueError(f"too few runs with positive weight ({np.count_nonzero(w)}, at {_n_points(ds, w)} "
@@ -242,7 +249,7 @@ def _direction(names, vec) -> str:
     vec = np.asarray(vec, dtype=float)
     order = np.argsort(-np.abs(vec), kind="stable")
     vec = vec / vec[order[0]]
-    terms = []
+    terms: list[str] = []
     for j in order:
         c = vec[j]
         if abs(c) < 1e-3:
@@ -306,7 +313,7 @@ def _curvature(result: FitResult, ds, con, w, spec):
     free = [j for j, n in enumerate(con.free_names) if n not in result.at_bound]
     if not free or spec.kinked:  # a kinked loss has no curvature; its vertex check verified the optimum
         return float("nan"), None, None
-    h = engine.evaluate(result.law, ds, result.x[None, :], weights=w, loss=spec, derivatives=2).hess[0]
+    h = engine.evaluate(result.law, ds, result.x[None, :], weights=w, loss=spec, derivatives=2).hess[0]  # type: ignore[index]
     names = [con.free_names[j] for j in free]
     rel, cond, direction = hessian_analysis(free_hessian(h, con.free_index)[np.ix_(free, free)], names)
     if math.isnan(rel):

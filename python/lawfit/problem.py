@@ -112,7 +112,8 @@ def problem(law, data, *, loss: Any = "huber", delta: float | None = None, asymm
     law = engine.law_for_loss(_laws.get(law), spec)
     ds = prepare(law, data, columns=columns)
     con = constraints(law, bounds, fixed, tie)
-    given = {k: v for k, v in zip(_OPTS, (max_iter, xtol, ftol, radius0, irls, switch_rtol)) if v is not None}
+    given: dict[str, Any] = {k: v for k, v in zip(_OPTS, (max_iter, xtol, ftol, radius0, irls, switch_rtol))
+                             if v is not None}
     solver = SolverOptions(**given)
     scale = _trust_scale_option(trust_scale, law, ds, con)
     return Problem(law=law, data=ds, loss=spec, constraints=con, solver=solver, trust_scale=scale)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 __all__ = ["resolve"]
 
@@ -17,7 +17,7 @@ __all__ = ["resolve"]
 class _Bar:
     def __init__(self, desc: str, delay: float = 1.0):
         self.desc, self.delay, self.t0 = desc, delay, time.monotonic()
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar once shown
         self.shown = False
 
     def __call__(self, done: int, total: int) -> None:

@@ -74,7 +74,7 @@ class Job:
     screen: int = 0
     options: dict = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from .problem import Problem, resolve
 
         s = self.screen
@@ -119,7 +119,7 @@ def screen_scores(job: Job, weights: np.ndarray) -> np.ndarray:
     Computed a block of starts at a time, so memory beyond the (R, S) scores is one block (2^21 start x run
     cells: Hoffmann's 4500 starts x 240 runs are one block) and, for grids of up to 2^23 cells, their
     predictions (kept per process)."""
-    S, n = job.starts.shape[0], job.data.n
+    S, n = job.starts.shape[0], job.data.n  # type: ignore[union-attr]  # set by Job.__post_init__
     step = _screen_step(S, n)
     scores = np.empty((weights.shape[0], S))
     for lo in range(0, S, step):
@@ -169,10 +169,11 @@ def _grid_predictions(job: Job, lo: int, hi: int) -> np.ndarray:
         step = max(1, _PRED_BLOCK // max(1, n))
         for c in range(a, b, step):
             d = min(b, c + step)
-            out[c - a:d - a] = np.real(program_predict(job.law.program, job.data.features, job.starts[c:d]))
+            out[c - a:d - a] = np.real(program_predict(job.law.program, job.data.features,  # type: ignore[union-attr]
+                                                       job.starts[c:d]))
         return out
 
-    S, n = job.starts.shape[0], job.data.n
+    S, n = job.starts.shape[0], job.data.n  # type: ignore[union-attr]  # set by Job.__post_init__
     if S * n > _PRED_CACHE_CELLS:
         return predict(lo, hi)
     key = (id(job.starts), job.starts.shape, id(job.data))
@@ -390,7 +391,7 @@ def run(job: Job, weights, *, chunk: int | None = None, checkpoint: str | os.Pat
         else:
             _run_executor(executor, job, weights, chunk, done, store)
     except KeyboardInterrupt:
-        saved = bool(path) and _try_save(path, fp, out, done)
+        saved = bool(path) and _try_save(path, fp, out, done)  # type: ignore[arg-type]  # path is a str here
         raise Interrupted(_batch(job, con, out), done.copy(), path if saved else None) from None
     if path:
         _try_save(path, fp, out, done)

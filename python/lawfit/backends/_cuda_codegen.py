@@ -128,7 +128,7 @@ def _sum(terms: list) -> str:
 
 
 class _Emitter:
-    def __init__(self, op, a, b, args, argflags, info, n_params):
+    def __init__(self, op, a, b, args, argflags, info, n_params) -> None:
         self.op, self.a, self.b, self.args, self.argflags = op, a, b, args, argflags
         self.info = info
         self.P = n_params

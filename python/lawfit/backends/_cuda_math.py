@@ -12,6 +12,7 @@ launcher); numpy's RuntimeWarnings for those results are silenced around simulat
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import numpy as np
 from numba import cuda
@@ -19,6 +20,15 @@ from numba import cuda
 # Whether numba.cuda is the simulator: decided by NUMBA_ENABLE_CUDASIM when numba was first imported (read from
 # the module itself, since numba's config object may be reloaded from the environment later).
 SIMULATOR = cuda.jit.__module__.startswith("numba.cuda.simulator")
+
+# numpy's functions under the simulator, math's on a GPU (see above).
+EXP: Callable[..., Any]
+LOG: Callable[..., Any]
+EXPM1: Callable[..., Any]
+LOG1P: Callable[..., Any]
+SQRT: Callable[..., Any]
+COPYSIGN: Callable[..., Any]
+WEIGHT: type
 
 if SIMULATOR:
     EXP, LOG, EXPM1, LOG1P, SQRT, COPYSIGN = np.exp, np.log, np.expm1, np.log1p, np.sqrt, np.copysign

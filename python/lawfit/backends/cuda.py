@@ -169,6 +169,7 @@ def _rows(weights: np.ndarray | None, n: int):
     """Weight rows compressed to their non-zero entries, the points the C++ evaluator gathers: row_ptr
     (rows + 1), point indices (uint16 when they fit) and weights (float32 when every value is exactly a
     float32, as bootstrap counts are)."""
+    vals: np.ndarray
     if weights is None:
         row_ptr = np.array([0, n], dtype=np.int64)
         pidx = np.arange(n)

@@ -170,8 +170,8 @@ def approach2(data, *, shape: str = "parabola", tolerance: float | None = None, 
     if nboot:
         boot = _approach2_bootstrap(nboot, seed, d_opt, groups, used, logC, minima_fn=minima, use_idx=use_idx)
     profiles = [None] * G
-    for j, g in enumerate(use_idx):
-        profiles[g] = profs[j] if j < len(profs) else None
+    for j, gi in enumerate(use_idx):
+        profiles[int(gi)] = profs[j] if j < len(profs) else None
     runs = pd.DataFrame({"N": N, "D": D, "C": C, "loss": loss, "budget": label})
     return IsoFLOPResult(
         approach=2, method=shape, a=float(a[0]), b=float(b[0]), log_kN=float(kN[0]), log_kD=float(kD[0]),

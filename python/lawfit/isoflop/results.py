@@ -188,7 +188,7 @@ class IsoFLOPResult:
         for k, lk, what in (("a", "log_kN", "N_opt"), ("b", "log_kD", "D_opt")):
             v = getattr(self, k)
             line = f"  {what} = {math.exp(getattr(self, lk)):.4g} C^{k},  {k} = {v:.4f}"
-            if ci is not None:
+            if ci is not None and self.bootstrap is not None:
                 lo, hi = ci[k]
                 line += f"   {int(round(level * 100))}% interval [{lo:.4f}, {hi:.4f}], se {self.bootstrap.se[k]:.4f}"
             lines.append(line)
