@@ -117,7 +117,7 @@ def test_set_kernel_rejects_unknown_names():
 @pytest.mark.parametrize("name", AFFINE + sorted(USER))
 def test_affine_kernel_matches_interpreter(name, loss):
     base = user_law(name) if name in USER else lawfit.laws.get(name)
-    law = base.with_scale() if loss == "huber_likelihood" else base
+    law = base.with_sigma() if loss == "huber_likelihood" else base
     data = {v: x for v, x in runs().items() if v in law.variables or v == "loss"}
     rng = np.random.default_rng(sum(map(ord, name + loss)))
     theta = points(law, rng)

@@ -69,7 +69,7 @@ def _epoch_nll(runs, th, delta=1e-3):
 
 
 def test_huber_likelihood_value_and_derivatives(runs):
-    law = lawfit.laws.get("chinchilla").with_scale()
+    law = lawfit.laws.get("chinchilla").with_sigma()
     assert law.param_names[-1] == "sigma" and law.internal_names[-1] == "log_sigma"
     th = np.array([0.5267228, 6.0073404, 6.0179186, 0.33917084, 0.2849083, -3.0])
     got = lawfit.evaluate("chinchilla", runs, th[None, :], loss="huber_likelihood", derivatives=2)

@@ -132,7 +132,7 @@ def test_closed_form_roles_are_read_from_the_program(expr, log_params, roles):
 def test_catalogue_closed_forms():
     for name in ("chinchilla", "chinchilla_linear_e", "chinchilla_tied"):
         assert al._chinchilla_roles(lawfit.laws.get(name)) is not None, name
-        assert al._chinchilla_roles(lawfit.laws.get(name).with_scale()) is not None, name
+        assert al._chinchilla_roles(lawfit.laws.get(name).with_sigma()) is not None, name
     for name in ("kaplan", "data_constrained"):
         assert al._chinchilla_roles(lawfit.laws.get(name)) is None, name
 

@@ -178,7 +178,7 @@ py::dict minimize(py::object program, py::object features_obj, py::object target
             if (!(scale.at(j) > 0.0 && std::isfinite(scale.at(j))))
                 throw std::invalid_argument("scale of free parameter " + std::to_string(j) +
                                             " must be positive and finite, got " + num(scale.at(j)));
-        in.map.scale = scale.data();
+        in.map.trust_scale = scale.data();
     }
     if (starts.ndim() == 2) {
         require(starts.shape(1) == n_free, "starts must have one column per free parameter");

@@ -237,7 +237,7 @@ public:
             const double* w = w_.data() + blk * B;
             f += lk_.block(lv, y, w);
             core += lk_.block_core;
-            if (lk_.scale >= 0) {
+            if (lk_.sigma_index >= 0) {
                 gs += lk_.gs;
                 hss += lk_.hss;
             }
@@ -255,11 +255,11 @@ public:
             if (mode >= 2) {
                 for (std::size_t e = 0; e < extra_.size(); ++e)  // sum rw1 omega_k x_f1 x_f2 = sum rw1 phi_m1 x_f2
                     extra[e] += dot3<B>(lk_.rw1, phi_[extra_[e].m1], x[extra_[e].f2]);
-                if (lk_.scale >= 0)
+                if (lk_.sigma_index >= 0)
                     for (int m = 0; m < M_; ++m) T[m] += dot<B>(lk_.rrs, phi_[m]);
             }
         }
-        scale_sum_ = lk_.scale >= 0 ? core : std::fabs(f);
+        objective_size_ = lk_.sigma_index >= 0 ? core : std::fabs(f);
         if (mode < 1) return f;
         // Assembly: small dense algebra over the basis.
         double a[kMaxBasis];
@@ -270,7 +270,7 @@ public:
             if (d.dg)
                 for (int j = 0; j < P; ++j) grad[j] += a[m] * d.g[j];
         }
-        if (lk_.scale >= 0) grad[lk_.scale] += gs;
+        if (lk_.sigma_index >= 0) grad[lk_.sigma_index] += gs;
         if (mode < 2) return f;
         for (int m = 0; m < M_; ++m) {
             bd_[m] = &basis_dual(m);
@@ -304,8 +304,8 @@ public:
             const int m1 = extra_[e].m1, m2 = extra_[e].m2;
             add_outer(hess, extra[e], m1, m2, m1 != m2);
         }
-        if (lk_.scale >= 0) {
-            const int sc = lk_.scale;
+        if (lk_.sigma_index >= 0) {
+            const int sc = lk_.sigma_index;
             hess[sc * P + sc] += hss;
             for (int m = 0; m < M_; ++m) {
                 const Dual& d = basis_dual(m);
@@ -320,7 +320,7 @@ public:
     }
 
     void set_curvature(double c) override { lk_.curvature = c; }
-    double last_scale() const override { return scale_sum_; }
+    double objective_size() const override { return objective_size_; }
 
 private:
     struct Basis {
@@ -634,5 +634,5 @@ private:
     std::vector<double> accA_, accQ_;
     std::vector<double> feat_, y_, w_;
     std::int64_t m_ = 0, mpad_ = 0;
-    double scale_sum_ = 0.0;
+    double objective_size_ = 0.0;
 };

@@ -83,12 +83,12 @@ public:
             const double* w = w_.data() + blk * B;
             f += lk_.block(v, y, w);
             core += lk_.block_core;
-            if (mode >= 1 && lk_.scale >= 0) {  // the loss's own parameter, log sigma
-                G[lk_.scale] += lk_.gs;
+            if (mode >= 1 && lk_.sigma_index >= 0) {  // the loss's own parameter, log sigma
+                G[lk_.sigma_index] += lk_.gs;
                 if (mode >= 2) {
-                    H[pair_index(lk_.scale, lk_.scale)] += lk_.hss;
+                    H[pair_index(lk_.sigma_index, lk_.sigma_index)] += lk_.hss;
                     if (!root_is_feature)
-                        for (int j : ri.grad) H[pair_index(j, lk_.scale)] += dot<B>(rrs_, nodes_[root].g[j]);
+                        for (int j : ri.grad) H[pair_index(j, lk_.sigma_index)] += dot<B>(rrs_, nodes_[root].g[j]);
                 }
             }
             if (mode >= 1 && !root_is_feature) {
@@ -106,7 +106,7 @@ public:
                         }
             }
         }
-        scale_sum_ = lk_.scale >= 0 ? core : std::fabs(f);
+        objective_size_ = lk_.sigma_index >= 0 ? core : std::fabs(f);
         if (mode >= 1) {
             for (int j = 0; j < P; ++j) grad[j] = G[j];
             if (mode >= 2)
@@ -117,7 +117,7 @@ public:
     }
 
     void set_curvature(double c) override { lk_.curvature = c; }
-    double last_scale() const override { return scale_sum_; }
+    double objective_size() const override { return objective_size_; }
 
 private:
     void broadcast(int i) {
@@ -438,7 +438,7 @@ private:
     int mode_ = 0;
     int fused_root_ = -1;  // the root node, when it is a pointwise log-sum-exp
     LossKernel lk_;
-    double scale_sum_ = 0.0;  // see last_scale()
+    double objective_size_ = 0.0;  // see objective_size()
     double* rrs_ = nullptr;  // Huber likelihood: w d2 rho / dv ds per point
     mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);
 };

@@ -8,7 +8,7 @@
 struct LossKernel {
     Loss loss;
     double curvature = 0.0;  // the solver's phase-1 curvature (Evaluator::set_curvature)
-    int scale = -1;          // Huber likelihood: index of log sigma in theta
+    int sigma_index = -1;    // Huber likelihood: index of log sigma in theta
     double log_z = 0.0;      // Huber likelihood: log of the Huber density's normaliser
     double s = 0.0, es = 1.0;  // log sigma and exp(-s), from set_theta
     double gs = 0.0, hss = 0.0, block_core = 0.0;  // per block: sums of d/ds, d2/ds2, and of the Huber part
@@ -18,14 +18,14 @@ struct LossKernel {
     void init(const Loss& l, int n_params) {
         loss = l;
         if (loss.kind == kLossHuberLikelihood) {
-            scale = n_params - 1;
+            sigma_index = n_params - 1;
             const double d = loss.param;
             log_z = std::log(std::sqrt(2.0 * 3.14159265358979323846) * std::erf(d / std::sqrt(2.0)) + 2.0 * std::exp(-0.5 * d * d) / d);
         }
     }
     void set_theta(const double* theta) {
-        if (scale >= 0) {
-            s = theta[scale];
+        if (sigma_index >= 0) {
+            s = theta[sigma_index];
             es = std::exp(-s);
         }
     }

@@ -182,12 +182,12 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
 
     static const bool trace = std::getenv("LAWFIT_TRACE") != nullptr;
     double D[kMaxParams];  // trust-region scaling (1: none; every formula below is then the unscaled one, bit for bit)
-    for (int j = 0; j < n; ++j) D[j] = map.scale ? map.scale[j] : 1.0;
+    for (int j = 0; j < n; ++j) D[j] = map.trust_scale ? map.trust_scale[j] : 1.0;
     double curv = opt.irls;        // extra Huber curvature of the next evaluations (phase 1 while > 0)
     double hcurv = curv;           // ... and the one the current H was computed with
     ev.set_curvature(curv);
     double f = evaluate_free(ev, map, x, 2, g, H);
-    double fs = ev.last_scale();  // size of f for the relative tests (see Evaluator::last_scale)
+    double fs = ev.objective_size();  // size of f for the relative tests (see Evaluator::objective_size)
     out.nfev = 1;
     out.fun = f;
     if (!std::isfinite(f) || !all_finite(n, g) || !all_finite(n * n, H)) {
@@ -204,7 +204,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
         curv = hcurv = 0.0;
         ev.set_curvature(0.0);
         f = evaluate_free(ev, map, x, 2, g, H);
-        fs = ev.last_scale();
+        fs = ev.objective_size();
         ++out.nfev;
         return std::isfinite(f) && all_finite(n, g) && all_finite(n * n, H);
     };
@@ -386,7 +386,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
             }
         }
         const double ft = evaluate_free(ev, map, xt, 2, gt, Ht);
-        const double fst = ev.last_scale();
+        const double fst = ev.objective_size();
         ++out.nfev;
         const double actual = f - ft;
         const double rho = std::isfinite(ft) ? actual / pred : -1.0;

@@ -32,8 +32,8 @@ LOSSES = tuple(_losses.REGISTRY)  # the loss names (lawfit.losses has one row pe
 def law_for_loss(law, loss):
     """The law whose parameters the engine fits under ``loss`` (adds sigma for the Huber likelihood)."""
     law = _laws.get(law)
-    fits_scale = loss.fits_scale if isinstance(loss, _losses.Loss) else loss == "huber_likelihood"
-    return law.with_scale() if fits_scale else law
+    fits_sigma = loss.fits_sigma if isinstance(loss, _losses.Loss) else loss == "huber_likelihood"
+    return law.with_sigma() if fits_sigma else law
 
 
 def _threads(threads) -> int:
@@ -322,7 +322,7 @@ def minimize(law, data: Any = None, starts: Any = "grid", *, weights=None, bound
 
     if spec.kinked:
         out = _minimize_kinked(run, law, ds, spec, con, w, free, keep == "all", core, program, nthreads)
-    elif spec.fits_scale and _likelihood_via_lad(law, con):
+    elif spec.fits_sigma and _likelihood_via_lad(law, con):
         out = _minimize_likelihood(run, law, ds, spec, con, w, free, keep == "all", core, program, nthreads)
     else:
         out = run(spec.core(), free, keep == "all")

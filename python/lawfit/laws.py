@@ -228,12 +228,12 @@ class Law:
         law.natural_params = frozenset(p.name for p in self.params if p.transform == "log")
         return law
 
-    def with_scale(self) -> "Law":
+    def with_sigma(self) -> "Law":
         """This law plus ``sigma`` (fitted as ``log_sigma``), the scale of Epoch AI's Huber likelihood
         (loss="huber_likelihood"). Default start: sigma = 1, as Epoch's notebook."""
         if self.loss_params:
             return self
-        cached = getattr(self, "_with_scale", None)
+        cached = getattr(self, "_with_sigma", None)
         if cached is None:
             sigma = Param("sigma", "log", internal="log_sigma", grid=(0.0,),
                           description="scale of the Huber likelihood of the log residuals")
@@ -241,7 +241,7 @@ class Law:
                          description=self.description, log_space=self.log_space, derived=self.derived,
                          loss_params=(sigma,), at_most=self.at_most)
             cached.natural_params = self.natural_params
-            self._with_scale = cached
+            self._with_sigma = cached
         return cached
 
     # -- names and scales ----------------------------------------------------------------------

@@ -86,7 +86,7 @@ class LossDef:
     check: Callable[[float], str | None] | None = None
     kinked: bool = False
     asymmetric: bool = False
-    fits_scale: bool = False  # adds a fitted scale parameter (sigma) to the law
+    fits_sigma: bool = False  # adds a fitted scale parameter (sigma) to the law
     doc: str = ""
 
 
@@ -128,7 +128,7 @@ _register(LossDef("cauchy", "cauchy", lambda r, c: 0.5 * c * c * np.log1p((r / c
                   "wd2 = wk * ((1.0 - u * u) / (den * den))\n", "c", 1e-2, _positive("c"),
                   doc="Cauchy (Lorentzian) c^2/2 log(1 + (r/c)^2): redescending, for heavy outliers"))
 _register(LossDef("huber_likelihood", "huber_likelihood", _huber, "", "delta", 1e-3, _positive("delta"),
-                  fits_scale=True,
+                  fits_sigma=True,
                   doc="Epoch AI's negative log likelihood of a Huber-type error with fitted scale sigma"))
 
 
@@ -223,8 +223,8 @@ class Loss:
         return self.definition.kinked
 
     @property
-    def fits_scale(self) -> bool:
-        return self.definition.fits_scale
+    def fits_sigma(self) -> bool:
+        return self.definition.fits_sigma
 
     @property
     def delta(self) -> float:

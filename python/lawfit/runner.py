@@ -142,7 +142,7 @@ def _block_scores(job: Job, weights: np.ndarray, lo: int, hi: int) -> np.ndarray
     spec = job.problem.loss
     with np.errstate(all="ignore"):
         r = spec.residuals(pred, job.data)
-        if spec.fits_scale:  # Huber likelihood: rho(r / sigma) + log sigma
+        if spec.fits_sigma:  # Huber likelihood: rho(r / sigma) + log sigma
             scale = np.exp(job.starts[lo:hi, law.n_params - 1])[:, None]
             rho = spec.rho(r / scale) + np.log(scale)
         else:

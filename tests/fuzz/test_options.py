@@ -157,7 +157,7 @@ def test_fit_with_arbitrary_options(raw, lawname, n, seed):
     bad = src.choose([0, 1, 1, 2])
     for _ in range(bad):
         bad_option(src, law, kw)
-    fitted = law.with_scale() if isinstance(kw.get("loss"), str) and kw["loss"] == "huber_likelihood" else law
+    fitted = law.with_sigma() if isinstance(kw.get("loss"), str) and kw["loss"] == "huber_likelihood" else law
     starts = starts_for(src, fitted, good=not (bad and src.rare(3)))
     weights = kw.pop("weights", 1)
     if weights is None or src.rare(4):

@@ -38,7 +38,7 @@ public:
     virtual void set_curvature(double c) = 0;
     // A positive size of the last objective for relative stopping tests: the objective itself, except for
     // the Huber likelihood, whose additive constants (log sigma, log Z) are left out.
-    virtual double last_scale() const = 0;
+    virtual double objective_size() const = 0;
 };
 
 // Picks the fastest implementation this CPU supports (AVX2+FMA build or the generic build).

@@ -47,7 +47,7 @@ struct ParamMap {
     const double* upper = nullptr;             // (n_free,), may be +inf
     // (n_free,) positive trust-region scaling, or null for none: the radius bounds |D s|, so a parameter
     // whose unit change moves the law's terms a lot takes proportionally smaller steps (python: trust_scale).
-    const double* scale = nullptr;
+    const double* trust_scale = nullptr;
 };
 
 struct FitOutcome {

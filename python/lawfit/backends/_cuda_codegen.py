@@ -11,11 +11,11 @@ so results agree to rounding.
 
 The generated function is::
 
-    objective(x, fi, fv, nf, feat, target, pidx, pw, q0, q1, c, delta, asym, log_z, g, H) -> (f, scale)
+    objective(x, fi, fv, nf, feat, target, pidx, pw, q0, q1, c, delta, asym, log_z, g, H) -> (f, size)
 
 with the full parameter vector ``theta[k] = x[fi[k]]`` (``fi[k] >= 0``) or ``fv[k]``, the points
 ``pidx[q0:q1]`` with weights ``pw[q0:q1]``, the extra Huber curvature ``c = irls * delta`` (0 for the exact
-Hessian), and outputs the objective, its size for relative tests (``Evaluator::last_scale``), and the gradient
+Hessian), and outputs the objective, its size for relative tests (``Evaluator::objective_size``), and the gradient
 ``g`` (nf) and Hessian ``H`` (nf x nf, row-major) with respect to the free parameters ``x`` (tied parameters
 summed, fixed ones left out). Names in capitals (EXP, LOG, ...) and the constants K<i> are bound by the caller.
 """
@@ -333,8 +333,8 @@ def objective_source(arrays, loss_kind: int, residual: int = 0) -> tuple[str, di
     op, a, b, imm, args, argflags, P, F = arrays
     check_program(op, a, b, imm, args, argflags, P, F)
     sources = _loss_sources()
-    LOSS_HUBER_SCALE = _kind("huber_likelihood")
-    if loss_kind not in sources and loss_kind != LOSS_HUBER_SCALE:
+    LOSS_LIKELIHOOD = _kind("huber_likelihood")
+    if loss_kind not in sources and loss_kind != LOSS_LIKELIHOOD:
         raise ValueError(f"unknown loss kind {loss_kind}")
     if residual not in (0, 1):
         raise ValueError("residual must be 0 (log) or 1 (linear)")
@@ -347,7 +347,7 @@ def objective_source(arrays, loss_kind: int, residual: int = 0) -> tuple[str, di
     rv = em.val[root]
     rg = em.grad[root]  # the root's gradient entries (parameter -> expression)
     rh = em.hess[root]
-    scale = P - 1 if loss_kind == LOSS_HUBER_SCALE else -1
+    sigma_index = P - 1 if loss_kind == LOSS_LIKELIHOOD else -1
     pairs = [(j, k) for j in sorted(rg) for k in sorted(rg) if j <= k]
 
     L = ["def objective(x, fi, fv, nf, feat, target, pidx, pw, q0, q1, c, delta, asym, log_z, g, H):"]
@@ -355,8 +355,8 @@ def objective_source(arrays, loss_kind: int, residual: int = 0) -> tuple[str, di
     for k in range(P):
         L.append(f"{ind}t{k} = x[fi[{k}]] if fi[{k}] >= 0 else fv[{k}]")
     L += [ind + s for s in em.pre]
-    if scale >= 0:
-        L.append(f"{ind}s_ = t{scale}")
+    if sigma_index >= 0:
+        L.append(f"{ind}s_ = t{sigma_index}")
         L.append(f"{ind}es = EXP(-s_)")
         L.append(f"{ind}es2 = es * es")
         L.append(f"{ind}cst = s_ + log_z")
@@ -366,7 +366,7 @@ def objective_source(arrays, loss_kind: int, residual: int = 0) -> tuple[str, di
         L.append(f"{ind}G{j} = 0.0")
     for j, k in pairs:
         L.append(f"{ind}H{j}_{k} = 0.0")
-    if scale >= 0:
+    if sigma_index >= 0:
         L += [f"{ind}GS = 0.0", f"{ind}HSS = 0.0"]
         for j in sorted(rg):
             L.append(f"{ind}HS{j} = 0.0")
@@ -380,7 +380,7 @@ def objective_source(arrays, loss_kind: int, residual: int = 0) -> tuple[str, di
         L.append(f"{ind2}r = e_ - target[pi]")
     else:
         L.append(f"{ind2}r = {rv} - target[pi]")
-    if loss_kind != LOSS_HUBER_SCALE:
+    if loss_kind != LOSS_LIKELIHOOD:
         L.append(f"{ind2}wk = w * asym if r > 0.0 else w")  # over-predictions weigh asym times
         L.append(f"{ind2}P = delta")
         L += [ind2 + line for line in sources[loss_kind].splitlines()]
@@ -429,11 +429,12 @@ def objective_source(arrays, loss_kind: int, residual: int = 0) -> tuple[str, di
     L.append(f"{ind2}H[j] = 0.0")
     grads = {j: f"G{j}" for j in rg}
     hess = {(j, k): f"H{j}_{k}" for j, k in pairs}
-    if scale >= 0:
-        grads[scale] = f"{grads[scale]} + GS" if scale in grads else "GS"
-        hess[(scale, scale)] = f"{hess[(scale, scale)]} + HSS" if (scale, scale) in hess else "HSS"
+    if sigma_index >= 0:
+        grads[sigma_index] = f"{grads[sigma_index]} + GS" if sigma_index in grads else "GS"
+        key = (sigma_index, sigma_index)
+        hess[key] = f"{hess[key]} + HSS" if key in hess else "HSS"
         for j in sorted(rg):
-            key = (min(j, scale), max(j, scale))
+            key = (min(j, sigma_index), max(j, sigma_index))
             hess[key] = f"{hess[key]} + HS{j}" if key in hess else f"HS{j}"
     for j in sorted(grads):
         L.append(f"{ind}if fi[{j}] >= 0:")
@@ -446,5 +447,5 @@ def objective_source(arrays, loss_kind: int, residual: int = 0) -> tuple[str, di
             L.append(f"{ind}if fi[{j}] >= 0 and fi[{k}] >= 0:")
             L.append(f"{ind2}H[fi[{j}] * nf + fi[{k}]] += {hess[(j, k)]}")
             L.append(f"{ind2}H[fi[{k}] * nf + fi[{j}]] += {hess[(j, k)]}")
-    L.append(f"{ind}return f, ({'core' if scale >= 0 else 'abs(f)'})")
+    L.append(f"{ind}return f, ({'core' if sigma_index >= 0 else 'abs(f)'})")
     return "\n".join(L) + "\n", consts
