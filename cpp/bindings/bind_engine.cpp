@@ -356,9 +356,9 @@ void register_engine(py::module_& m) {
     m.def("isa", &lawfit::evaluator_isa, "Instruction set of the evaluator build in use.");
     m.def("set_kernel", [](const std::string& name) {
         if (!lawfit::set_kernel(name)) throw std::invalid_argument("unknown kernel: " + name + " (auto or interpreter)");
-    }, "Force the interpreter ('interpreter') or restore the automatic choice ('auto'). For tests.");
+    }, "TEST-ONLY, process-wide: force the interpreter ('interpreter') or restore the automatic choice ('auto').");
     m.def("set_isa", [](const std::string& name) {
         if (!lawfit::set_isa(name)) throw std::invalid_argument("unknown or unavailable instruction set: " + name);
-    }, "Force an evaluator build ('auto', 'generic', 'avx2'); for tests.");
+    }, "TEST-ONLY, process-wide: force an evaluator build ('auto', 'generic', 'avx2').");
     m.def("default_threads", &lawfit::default_threads);
 }
