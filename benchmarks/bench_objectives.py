@@ -56,13 +56,13 @@ def _scipy_per_fit(runs, kw) -> float:
     law = lawfit.engine.law_for_loss("chinchilla", spec)
     ds = prepare(law, runs)
     grid = hoffmann_grid(lawfit.laws.get("chinchilla"))[::4500 // N_SCIPY][:N_SCIPY]
-    if spec.fits_scale:
+    if spec.fits_sigma:
         grid = np.hstack([grid, np.zeros((len(grid), 1))])
 
     def f(theta):
         with np.errstate(all="ignore"):
             r = spec.residuals(np.real(program_predict(law.program, ds.features, theta[None, :]))[0], ds)
-            if spec.fits_scale:
+            if spec.fits_sigma:
                 s = theta[-1]
                 return float(np.sum(spec.rho(r * np.exp(-s)) + s))
             return float(np.sum(spec.rho(r)))
