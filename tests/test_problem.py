@@ -76,3 +76,19 @@ def test_the_fingerprint_covers_the_objective_and_constraints(prob):
     prints = {p.fingerprint() for p in other} | {prob.fingerprint()}
     assert len(prints) == 5
     assert lawfit.problem("chinchilla", RUNS, **KW).fingerprint() == prob.fingerprint()
+
+
+def test_one_cache_of_compiled_laws():
+    """Laws rebuilt by name share one compiled entry (the core program, CUDA kernels, trust-scale memo); the
+    cache is bounded."""
+    from lawfit.backends import compiled as cache
+
+    a, b = lawfit.laws.get("chinchilla"), lawfit.laws.get("chinchilla")
+    assert a is not b and a.core_program() is b.core_program()
+    entry = cache.compiled(a.program)
+    lawfit.fit(a, RUNS, starts="hoffmann", screen=2)
+    assert "trust_scale" in entry.memo
+    for k in range(cache.MAX_ENTRIES + 3):  # distinct programs push the oldest out
+        cache.compiled(lawfit.law(f"E + A/N**(alpha + {k + 1})", ["N"], log_params=["E", "A"]).program)
+    assert len(cache._ENTRIES) == cache.MAX_ENTRIES
+    assert cache.compiled(a.program) is not entry  # evicted, rebuilt on demand

@@ -311,13 +311,12 @@ class Law:
         return state
 
     def core_program(self):
-        """The validated program object of the compiled extension (built once, cached)."""
+        """The validated program object of the compiled extension (from the backends' one cache of compiled
+        laws, :mod:`lawfit.backends.compiled`)."""
         if self._core is None:
-            from . import _core
+            from .backends.compiled import compiled
 
-            pr = self.program
-            self._core = _core.Program(pr.op, pr.a, pr.b, pr.imm, pr.args, pr.argflags, pr.n_params,
-                                       pr.n_features)
+            self._core = compiled(self.program).core
         return self._core
 
     def predict(self, data, params) -> np.ndarray:

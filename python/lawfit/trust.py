@@ -71,7 +71,6 @@ def trust_scale(law, data: Any, con: Constraints | None = None, *, columns=None)
 
 
 _SCALE_BLOCK = 65536  # points per block in trust_scale
-_TRUST_SCALE_LAST = None  # (key, scale) of the last "auto" call
 
 
 def _trust_scale_option(value, law, ds, con) -> np.ndarray | None:
@@ -83,15 +82,15 @@ def _trust_scale_option(value, law, ds, con) -> np.ndarray | None:
         # The last result is kept (one entry, keyed by everything trust_scale reads): a small fit would
         # otherwise spend longer here (~0.6 ms, NumPy over the program) than in the solver, also when the
         # law is rebuilt by name on every call.
-        global _TRUST_SCALE_LAST
-        pr = law.program
-        key = (tuple(np.asarray(a).tobytes() for a in (pr.op, pr.a, pr.b, pr.imm, pr.args, pr.argflags)),
-               tuple(p.grid for p in law.params), ds.features.shape, ds.features.tobytes(),
+        from .backends.compiled import compiled
+
+        memo = compiled(law.program).memo  # one entry per program, in the backends' cache of compiled laws
+        key = (tuple(p.grid for p in law.params), ds.features.shape, ds.features.tobytes(),
                con.free_index.tobytes(), con.fixed_value.tobytes(), con.lower.tobytes(), con.upper.tobytes())
-        hit = _TRUST_SCALE_LAST
+        hit = memo.get("trust_scale")
         if hit is None or hit[0] != key:
             hit = (key, trust_scale(law, ds, con))
-            _TRUST_SCALE_LAST = hit
+            memo["trust_scale"] = hit
         return hit[1].copy()
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":

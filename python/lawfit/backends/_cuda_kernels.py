@@ -29,7 +29,6 @@ from ._cuda_solver import AT_BOUND, NOT_RUN, better, clip, make_solve
 
 THREADS_PER_BLOCK = 128
 
-_cache: dict = {}
 _serial = itertools.count()
 
 
@@ -45,9 +44,11 @@ class LawKernels:
 def kernels_for(arrays, loss_kind: int, residual: int = 0) -> LawKernels:
     """Kernels for a program given as ``_cuda_codegen.program_arrays`` (cached by the program's content, the
     loss kind and the residual scale)."""
-    key = tuple(np.asarray(x).tobytes() for x in arrays[:6]) + (arrays[6], arrays[7], int(loss_kind),
-                                                                 int(residual))
-    k = _cache.get(key)
+    from .compiled import compiled
+
+    entry = compiled(arrays)
+    key = (int(loss_kind), int(residual))
+    k = entry.kernels.get(key)
     if k is None:
         src, consts = objective_source(arrays, loss_kind, residual)
         ns = {"EXP": cm.EXP, "LOG": cm.LOG, "EXPM1": cm.EXPM1, "LOG1P": cm.LOG1P, "COPYSIGN": cm.COPYSIGN,
@@ -58,7 +59,7 @@ def kernels_for(arrays, loss_kind: int, residual: int = 0) -> LawKernels:
         linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)  # for tracebacks
         exec(compile(src, filename, "exec"), ns)
         k = LawKernels(cm.device(ns["objective"]), arrays[6])
-        _cache[key] = k
+        entry.kernels[key] = k
     return k
 
 
