@@ -1,4 +1,4 @@
-"""Benchmarks of the engine on the reference problem (../shared/data/README.md, "Epoch protocol"):
+"""Benchmarks of the engine on the reference problem (Epoch AI's protocol on the bundled runs):
 
 (a) Hoffmann et al.'s 4500-start grid on the 240 bundled Chinchilla runs (five highest losses dropped);
 (b) 4000 seeded bootstrap refits (weights = counts of ``rng.choice(240, 240, replace=True)``,

@@ -320,7 +320,7 @@ def test_recovery_with_e_on_its_bound_huber():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The reference fit on the bundled data (../shared/data/README.md, "Epoch protocol")
+# The reference fit on the bundled data (Epoch AI's protocol: Huber delta 1e-3, Hoffmann's grid)
 # ---------------------------------------------------------------------------------------------------------
 def test_reference_fit_on_bundled_chinchilla():
     runs = lawfit.datasets.chinchilla(drop_highest=5)
