@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import allocation, backends, datasets, engine, isoflop, laws, losses, runner, starts
 from .backends import BackendUnavailable
+from .backtest import BacktestResult, backtest
 from .bootstrap import BootstrapResult, bootstrap, sandwich
 from .engine import BatchFit, evaluate, minimize
 from .expr import parse, symbols
@@ -23,7 +24,8 @@ from .warnings import IdentifiabilityWarning, IllConditionedWarning, LawfitWarni
 
 __version__ = "0.1.0"
 
-__all__ = ["fit", "FitResult", "Loss", "BatchFit", "losses", "Problem", "problem", "bootstrap", "BootstrapResult",
+__all__ = ["fit", "FitResult", "backtest", "BacktestResult", "Loss", "BatchFit", "losses", "Problem", "problem",
+           "bootstrap", "BootstrapResult",
            "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate",
            "minimize",
            "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",

@@ -361,6 +361,31 @@ def _cmd_isoflop(args) -> int:
     return 0
 
 
+def _cmd_backtest(args) -> int:
+    from .backtest import backtest
+
+    table, columns = _read_runs(args)
+    names = [x.strip() for x in args.laws.split(",") if x.strip()]
+    opts: dict = {"starts": args.starts, "loss": args.loss, "residual": args.residual}
+    res = backtest(names, table, holdout=args.holdout, budget=args.budget or None, bootstrap=args.bootstrap,
+                   seed=args.seed, columns=columns or None, **opts)
+    if args.json != "-":
+        with_ci = args.bootstrap is not None
+        print("backtest on the held-out runs (mape, bias, worst in %; log_error in log units)")
+        for _, row in res.table.iterrows():
+            cut = "" if row["cut"] is None else f"  cut {row['cut']:.3g}"
+            line = (f"{row['law']:<22}{cut}  train {row['n_train']}, test {row['n_test']}:  mape {row['mape']:.3f}"
+                    f"  log_error {row['log_error']:.5f}  bias {row['bias']:+.3f}  worst {row['worst']:.3f}")
+            if with_ci:
+                line += f"  (mape {args.level:.0%} interval {row['mape_lo']:.3f} to {row['mape_hi']:.3f})"
+            print(line)
+    if args.json:
+        _write_json(args.json, res.to_dict())
+    if args.plot:
+        res.plot(args.plot)
+    return 0
+
+
 def _cmd_laws(args) -> int:
     for name in laws.available():
         law = laws.get(name)
@@ -478,6 +503,23 @@ def main(argv=None) -> int:
                    help="report N_opt and D_opt at this budget; repeatable")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON to OUT ('-' for stdout)")
     p.set_defaults(func=_cmd_isoflop)
+    p = sub.add_parser("backtest", help="fit laws on the runs below a compute cut, report errors on the runs above")
+    p.add_argument("runs", help="CSV file with one row per training run (N, D or C, loss)")
+    p.add_argument("--laws", default="chinchilla", help="comma-separated built-in laws (default chinchilla)")
+    p.add_argument("--holdout", type=float, default=0.2, help="fraction of runs of largest compute held out")
+    p.add_argument("--budget", type=float, action="append", metavar="C",
+                   help="hold out runs with compute >= C instead; repeat for a rolling origin")
+    p.add_argument("--bootstrap", type=int, metavar="N", help="intervals from N resamples of the held-out runs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", type=float, default=0.95)
+    p.add_argument("--starts", default="grid", help="'grid' (each law's default) or 'hoffmann'")
+    p.add_argument("--loss", default="huber", choices=losses.names())
+    p.add_argument("--residual", default="log", choices=list(losses.RESIDUALS))
+    p.add_argument("--map", action="append", metavar="NAME=COLUMN", help="read NAME (or 'loss') from COLUMN")
+    p.add_argument("--drop-highest", type=int, default=0, metavar="K", help="drop exactly K runs of highest loss")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON (schema lawfit.backtest/1; '-': stdout)")
+    p.add_argument("--plot", metavar="FILE", help="predicted vs observed and error vs compute (needs matplotlib)")
+    p.set_defaults(func=_cmd_backtest)
     p = sub.add_parser("laws", help="list the built-in laws")
     p.set_defaults(func=_cmd_laws)
     args = parser.parse_args(argv)

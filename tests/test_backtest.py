@@ -1,0 +1,97 @@
+"""lawfit.backtest: fits on the runs below a compute cut, errors on the runs above it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lawfit
+from lawfit.backtest import errors
+
+RUNS = lawfit.datasets.chinchilla(drop_highest=5)
+
+
+@pytest.fixture(scope="module")
+def bt():
+    return lawfit.backtest(["chinchilla", "kaplan"], RUNS, holdout=0.2)
+
+
+def test_parameters_are_the_fit_on_the_training_runs_and_errors_recompute(bt):
+    C = RUNS["C"].to_numpy()
+    test = np.zeros(len(RUNS), dtype=bool)
+    test[np.argsort(C, kind="stable")[-48:]] = True  # the 20 % of largest compute
+    for law in ("chinchilla", "kaplan"):
+        key = (law, "default", None)
+        ref = lawfit.fit(law, RUNS.loc[~test].reset_index(drop=True))
+        assert bt.fits[key].params == ref.params
+        df = bt.predictions[key]
+        np.testing.assert_array_equal(df["observed"].to_numpy(), RUNS["loss"].to_numpy()[test])
+        pred = lawfit.laws.get(law).predict(RUNS.loc[test], ref.params)
+        np.testing.assert_allclose(df["predicted"].to_numpy(), pred, rtol=1e-13)
+        row = bt.table[bt.table["law"] == law].iloc[0]
+        r = pred / df["observed"].to_numpy() - 1
+        assert row["mape"] == pytest.approx(100 * np.mean(np.abs(r)), rel=1e-12)
+        assert row["bias"] == pytest.approx(100 * np.mean(r), rel=1e-12)
+        assert row["worst"] == pytest.approx(100 * np.max(np.abs(r)), rel=1e-12)
+        assert row["log_error"] == pytest.approx(np.mean(np.abs(np.log(pred / df["observed"].to_numpy()))))
+        assert row["n_train"] == 192 and row["n_test"] == 48
+
+
+def test_rolling_origin_protocols_and_intervals():
+    res = lawfit.backtest("chinchilla", RUNS, budget=[3e20, 3e21], bootstrap=200, seed=0, starts="hoffmann",
+                          protocols=[{"name": "huber"}, {"name": "raw squared", "loss": "squared",
+                                                         "residual": "linear"}])
+    t = res.table
+    assert len(t) == 4 and set(t["protocol"]) == {"huber", "raw squared"}
+    for _, row in t.iterrows():
+        assert row["n_test"] == int(np.sum(RUNS["C"].to_numpy() >= row["cut"]))
+        for m in ("mape", "log_error", "worst"):
+            assert row[f"{m}_lo"] <= row[m] * (1 + 1e-12) + 1e-12 and row[m] <= row[f"{m}_hi"] * (1 + 1e-12)
+    doc = res.to_dict()
+    assert doc["schema"] == "lawfit.backtest/1" and len(doc["results"]) == 4
+    assert set(doc["results"][0]) >= {"mape", "log_error", "bias", "worst", "mape_ci", "n_train", "n_test", "params"}
+    json.dumps(doc)
+
+
+def test_errors_helper():
+    e = errors(np.array([1.1, 0.9]), np.array([1.0, 1.0]))
+    assert e["mape"] == pytest.approx(10.0) and e["bias"] == pytest.approx(0.0) and e["worst"] == pytest.approx(10.0)
+
+
+def test_bad_input_names_the_problem():
+    with pytest.raises(ValueError, match="leaves 3 training runs for 5 free parameters"):
+        lawfit.backtest("chinchilla", RUNS.iloc[:15], holdout=0.8)
+    with pytest.raises(ValueError, match="holds out no runs"):
+        lawfit.backtest("chinchilla", RUNS, budget=1e40)
+    with pytest.raises(ValueError, match="unknown law 'chinchila'.*chinchilla"):
+        lawfit.backtest("chinchila", RUNS)
+    with pytest.raises(ValueError, match="holdout must be a fraction"):
+        lawfit.backtest("chinchilla", RUNS, holdout=1.5)
+
+
+def test_command_line(tmp_path):
+    csv = tmp_path / "runs.csv"
+    RUNS.to_csv(csv, index=False)
+    out = tmp_path / "bt.json"
+    p = subprocess.run([sys.executable, "-m", "lawfit", "backtest", str(csv), "--laws", "chinchilla,kaplan",
+                        "--holdout", "0.2", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "lawfit.backtest/1" and [r["law"] for r in doc["results"]] == ["chinchilla", "kaplan"]
+    assert "chinchilla" in p.stdout and "mape" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "lawfit", "backtest", str(csv), "--laws", "nolaw"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "unknown law" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_figure(bt, tmp_path):
+    pytest.importorskip("matplotlib")
+    fig = bt.plot(tmp_path / "bt.png")
+    assert (tmp_path / "bt.png").stat().st_size > 0 and len(fig.axes) == 2
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
