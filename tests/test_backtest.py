@@ -95,3 +95,18 @@ def test_figure(bt, tmp_path):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_dataset_registry():
+    assert "chinchilla" in lawfit.datasets.available()
+    meta = lawfit.datasets.info("chinchilla")
+    df = lawfit.datasets.load("chinchilla")
+    assert len(df) == meta.n_rows and list(df.columns) == list(meta.columns)
+    assert "arXiv:2404.10102" in meta.citation and meta.licence and "chinchilla" in str(meta)
+    assert len(lawfit.datasets.load("chinchilla", drop_highest=5)) == 240
+    with pytest.raises(ValueError, match="unknown data set 'nope'; bundled: chinchilla"):
+        lawfit.datasets.info("nope")
+    for name in lawfit.datasets.available():  # every law of the catalogue on every data set with N, D, C
+        data = lawfit.datasets.load(name)
+        res = lawfit.backtest("chinchilla", data, holdout=0.2)
+        assert res.table["success"].all()
