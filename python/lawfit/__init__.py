@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from . import allocation, backends, datasets, engine, isoflop, laws, losses, runner, starts
+from . import allocation, backends, datasets, downstream, engine, isoflop, laws, losses, runner, starts
 from .backends import BackendUnavailable
 from .backtest import BacktestResult, backtest
 from .bootstrap import BootstrapResult, bootstrap, sandwich
@@ -25,7 +25,7 @@ from .warnings import IdentifiabilityWarning, IllConditionedWarning, LawfitWarni
 __version__ = "0.1.0"
 
 __all__ = ["fit", "FitResult", "backtest", "BacktestResult", "Loss", "BatchFit", "losses", "Problem", "problem",
-           "bootstrap", "BootstrapResult",
+           "bootstrap", "BootstrapResult", "downstream",
            "sandwich", "law", "Law", "Param", "laws", "datasets", "engine", "starts", "allocation", "evaluate",
            "minimize",
            "Status", "parse", "symbols", "backends", "BackendUnavailable", "runner",

@@ -1,0 +1,146 @@
+"""Two-stage downstream prediction (the Llama 3 report's method): forecast a task's accuracy at a larger budget.
+
+Stage 1 fits the task's normalised negative log-likelihood of the correct answer against compute with a
+saturating power law, ``nll(C) = E + A / C**alpha`` (Huber on log residuals, as for the loss). Stage 2 fits the
+accuracy as a sigmoid of that NLL with a floor and a ceiling,
+
+    acc(nll) = floor + span / (1 + exp(k (nll - nll0)))       (floor >= 0, span >= 0, k > 0)
+
+with squared error on the raw accuracy (``residual="linear"``). Chaining them gives the accuracy at a budget;
+the joint bootstrap resamples the runs (each run's compute, NLL and accuracy together), refits both stages and
+takes percentile intervals of the chained forecast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from . import laws as _laws
+from .data import column
+
+__all__ = ["fit", "DownstreamResult", "sigmoid_law", "nll_law"]
+
+
+def nll_law() -> _laws.Law:
+    """Stage 1: ``nll(C) = E + A / C**alpha`` (the catalogue's saturating law in C)."""
+    return _laws.get("saturating_C")
+
+
+def sigmoid_law() -> _laws.Law:
+    """Stage 2: accuracy as a sigmoid of the NLL with a floor and a span (ceiling = floor + span)."""
+    return _laws.Law(
+        "accuracy_sigmoid", "floor + span / (1 + exp(k * (nll - nll0)))", ("nll",),
+        (_laws.Param("floor", lower=0.0, upper=1.0, grid=(0.0, 0.25)),
+         _laws.Param("span", lower=0.0, upper=1.0, grid=(0.5, 0.75, 1.0)),
+         _laws.Param("k", lower=1e-3, upper=1e3, grid=(1.0, 5.0, 20.0)),
+         _laws.Param("nll0", grid=(0.5, 1.0, 2.0, 3.0))),
+        formula="floor + span / (1 + exp(k (nll - nll0)))",
+        description="Accuracy as a sigmoid of the task NLL (Llama 3 report, two-stage prediction).")
+
+
+@dataclass(frozen=True)
+class DownstreamResult:
+    """stage1 (NLL against compute) and stage2 (accuracy against NLL) FitResults; ``draws`` the joint bootstrap's
+    parameters of both stages (list of (stage1 params, stage2 params)) when fitted with ``bootstrap=n``."""
+
+    stage1: Any
+    stage2: Any
+    draws: list = field(default_factory=list, repr=False)
+
+    def predict(self, C, stage1: Mapping[str, float] | None = None, stage2: Mapping[str, float] | None = None):
+        """Chained forecast: (nll, accuracy) at compute C."""
+        C = np.atleast_1d(np.asarray(C, dtype=float))
+        nll = nll_law().predict({"C": C}, stage1 or self.stage1.params)
+        acc = sigmoid_law().predict({"nll": nll}, stage2 or self.stage2.params)
+        return nll, acc
+
+    def forecast(self, C, level: float = 0.95) -> dict:
+        """Accuracy (and NLL) at compute C with percentile intervals from the joint bootstrap."""
+        nll, acc = self.predict(C)
+        out = {"C": np.atleast_1d(np.asarray(C, dtype=float)), "nll": nll, "accuracy": acc}
+        if self.draws:
+            d = np.array([self.predict(C, s1, s2) for s1, s2 in self.draws])  # (B, 2, len(C))
+            tail = (1 - level) / 2
+            for j, name in enumerate(("nll", "accuracy")):
+                out[f"{name}_lo"] = np.nanquantile(d[:, j], tail, axis=0)
+                out[f"{name}_hi"] = np.nanquantile(d[:, j], 1 - tail, axis=0)
+        return out
+
+    def plot(self, data: Any, path: str | None = None, budgets: Sequence[float] = (), columns=None):
+        """NLL against compute and accuracy against NLL, with the fitted curves (and forecasts at budgets)."""
+        from .plots import _plt
+
+        plt = _plt()
+        cols = dict(columns or {})
+        C = column(data, cols.get("C", "C"), "compute C")
+        nll = column(data, cols.get("nll", "nll"), "task NLL")
+        acc = column(data, cols.get("accuracy", "accuracy"), "accuracy")
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+        grid = np.geomspace(C.min(), max([C.max(), *budgets]), 200)
+        g_nll, g_acc = self.predict(grid)
+        a1.scatter(C, nll, s=12)
+        a1.plot(grid, g_nll, "k-")
+        a1.set_xscale("log")
+        a1.set_xlabel("compute C (FLOP)")
+        a1.set_ylabel("task NLL")
+        a2.scatter(nll, acc, s=12)
+        order = np.argsort(g_nll)
+        a2.plot(g_nll[order], g_acc[order], "k-")
+        a2.set_xlabel("task NLL")
+        a2.set_ylabel("accuracy")
+        for b in budgets:
+            f = self.forecast([b])
+            a1.plot([b], f["nll"], "r*", ms=10)
+            a2.plot(f["nll"], f["accuracy"], "r*", ms=10)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=120)
+        return fig
+
+
+def _fit_stages(C, nll, acc, w=None, stage1_starts="grid"):
+    from .fitting import fit as _fit
+
+    s1 = _fit(nll_law(), {"C": C, "loss": nll}, starts=stage1_starts, weights=w)
+    s2 = _fit(sigmoid_law(), {"nll": nll, "loss": acc}, loss="squared", residual="linear", weights=w)
+    return s1, s2
+
+
+def fit(data: Any, *, bootstrap: int | None = None, seed=0,
+        columns: Mapping[str, str] | None = None) -> DownstreamResult:
+    """Fit both stages to runs with columns ``C`` (compute), ``nll`` (the task's normalised NLL of the correct
+    answer) and ``accuracy`` (``columns`` maps them to other names); ``bootstrap=n`` adds the joint bootstrap."""
+    cols = dict(columns or {})
+    C = column(data, cols.get("C", "C"), "compute C")
+    nll = column(data, cols.get("nll", "nll"), "task NLL")
+    acc = column(data, cols.get("accuracy", "accuracy"), "accuracy")
+    if not (C.size == nll.size == acc.size):
+        raise ValueError(f"columns C, nll and accuracy have {C.size}, {nll.size} and {acc.size} values")
+    if C.size < 5:
+        raise ValueError(f"two-stage prediction needs at least 5 runs (4 parameters per stage), got {C.size}")
+    bad = np.flatnonzero(~((acc > 0) & (acc <= 1)))
+    if bad.size:
+        raise ValueError(f"accuracy must lie in (0, 1]; row {bad[0]} is {acc[bad[0]]!r}")
+    s1, s2 = _fit_stages(C, nll, acc)
+    draws = []
+    if bootstrap:
+        if isinstance(bootstrap, bool) or int(bootstrap) < 1:
+            raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
+        rng = np.random.default_rng(seed)
+        n = C.size
+        start1 = s1.x[None, :]
+        for _ in range(int(bootstrap)):
+            w = np.bincount(rng.choice(n, n, replace=True), minlength=n).astype(float)
+            if np.count_nonzero(w) < 5:
+                continue
+            try:
+                b1, b2 = _fit_stages(C, nll, acc, w, stage1_starts=start1)
+            except ValueError:  # a resample that does not identify a stage
+                continue
+            if b1.success and b2.success and all(math.isfinite(v) for v in b1.params.values()):
+                draws.append((b1.params, b2.params))
+    return DownstreamResult(stage1=s1, stage2=s2, draws=draws)

@@ -1,0 +1,55 @@
+"""Two-stage downstream prediction: NLL against compute, accuracy as a sigmoid of NLL, chained."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lawfit
+from lawfit import downstream
+
+TRUE1 = {"E": 0.4, "A": 3e3, "alpha": 0.2}
+TRUE2 = {"floor": 0.25, "span": 0.7, "k": 6.0, "nll0": 1.2}
+
+
+def _data(noise: float = 0.0, n: int = 60, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    C = np.geomspace(1e16, 1e23, n)
+    nll = downstream.nll_law().predict({"C": C}, TRUE1) * np.exp(noise * rng.standard_normal(n))
+    acc = downstream.sigmoid_law().predict({"nll": nll}, TRUE2) + noise * rng.standard_normal(n)
+    return {"C": C, "nll": nll, "accuracy": np.clip(acc, 1e-3, 1.0)}
+
+
+def test_recovers_both_stages_without_noise():
+    res = downstream.fit(_data())
+    assert res.stage1.success and res.stage2.success
+    for k, v in TRUE1.items():
+        assert res.stage1.params[k] == pytest.approx(v, rel=1e-6), k
+    for k, v in TRUE2.items():
+        assert res.stage2.params[k] == pytest.approx(v, rel=1e-6), k
+    assert res.stage2.objective.residual == "linear"
+    nll, acc = res.predict([1e25])
+    truth = downstream.sigmoid_law().predict({"nll": downstream.nll_law().predict({"C": [1e25]}, TRUE1)}, TRUE2)
+    assert acc[0] == pytest.approx(truth[0], rel=1e-8)
+
+
+def test_joint_bootstrap_interval_and_noisy_recovery():
+    res = downstream.fit(_data(noise=0.005, seed=3), bootstrap=200, seed=1)
+    assert len(res.draws) >= 190
+    f = res.forecast([1e24, 1e25])
+    assert np.all(f["accuracy_lo"] <= f["accuracy"]) and np.all(f["accuracy"] <= f["accuracy_hi"])
+    draws = np.array([[d[1][k] for k in TRUE2] for d in res.draws])
+    se = draws.std(axis=0, ddof=1)
+    for j, (k, v) in enumerate(TRUE2.items()):
+        assert abs(res.stage2.params[k] - v) <= 3 * se[j] + 1e-9, (k, res.stage2.params[k], v, se[j])
+
+
+def test_bad_input():
+    d = _data()
+    with pytest.raises(ValueError, match="accuracy must lie in"):
+        downstream.fit(dict(d, accuracy=d["accuracy"] + 2))
+    with pytest.raises(ValueError, match="at least 5 runs"):
+        downstream.fit({k: v[:3] for k, v in d.items()})
+    with pytest.raises(ValueError, match="task NLL"):
+        downstream.fit({"C": d["C"], "accuracy": d["accuracy"]})
+    assert lawfit.downstream is downstream
