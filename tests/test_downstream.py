@@ -53,3 +53,22 @@ def test_bad_input():
     with pytest.raises(ValueError, match="task NLL"):
         downstream.fit({"C": d["C"], "accuracy": d["accuracy"]})
     assert lawfit.downstream is downstream
+
+
+def test_command_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    csv = tmp_path / "task.csv"
+    pd.DataFrame(_data(noise=0.005, seed=3)).to_csv(csv, index=False)
+    out = tmp_path / "d.json"
+    p = subprocess.run([sys.executable, "-m", "lawfit", "downstream", str(csv), "--budget", "1e25", "--bootstrap",
+                        "50", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "lawfit.downstream/1" and doc["n_bootstrap"] >= 45
+    f = doc["forecasts"][0]
+    assert f["accuracy_lo"] <= f["accuracy"] <= f["accuracy_hi"] and "accuracy" in p.stdout

@@ -386,6 +386,46 @@ def _cmd_backtest(args) -> int:
     return 0
 
 
+def _cmd_downstream(args) -> int:
+    import pandas as pd
+
+    from . import downstream
+
+    try:
+        table = pd.read_csv(args.runs)
+    except FileNotFoundError:
+        raise ValueError(f"no such file: {args.runs}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read {args.runs} as CSV: {err}") from None
+    columns = {}
+    for item in args.map or []:
+        name, sep, col = item.partition("=")
+        if not sep or name not in ("C", "nll", "accuracy"):
+            raise ValueError(f"--map expects C=COLUMN, nll=COLUMN or accuracy=COLUMN, got {item!r}")
+        columns[name] = col
+    res = downstream.fit(table, bootstrap=args.bootstrap, seed=args.seed, columns=columns)
+    budgets = _budgets(args.budget) if args.budget else []
+    forecasts: list[dict] = []
+    doc = {"schema": "lawfit.downstream/1", "stage1": {k: _clean(v) for k, v in res.stage1.params.items()},
+           "stage2": {k: _clean(v) for k, v in res.stage2.params.items()}, "n_bootstrap": len(res.draws),
+           "forecasts": forecasts}
+    for b in budgets:
+        f = res.forecast([b], level=args.level)
+        forecasts.append({k: _clean(float(v[0])) for k, v in f.items()})
+    if args.json != "-":
+        print("stage 1, nll(C) = E + A / C^alpha: " + ", ".join(f"{k} {v:.6g}" for k, v in res.stage1.params.items()))
+        print("stage 2, accuracy(nll): " + ", ".join(f"{k} {v:.6g}" for k, v in res.stage2.params.items()))
+        for row in forecasts:
+            ci = (f" ({args.level:.0%} interval {row['accuracy_lo']:.4f} to {row['accuracy_hi']:.4f})"
+                  if "accuracy_lo" in row else "")
+            print(f"C = {row['C']:.3g}: nll {row['nll']:.4f}, accuracy {row['accuracy']:.4f}{ci}")
+    if args.json:
+        _write_json(args.json, doc)
+    if args.plot:
+        res.plot(table, args.plot, budgets=budgets, columns=columns)
+    return 0
+
+
 def _cmd_laws(args) -> int:
     for name in laws.available():
         law = laws.get(name)
@@ -520,6 +560,17 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="OUT", help="write the results as JSON (schema lawfit.backtest/1; '-': stdout)")
     p.add_argument("--plot", metavar="FILE", help="predicted vs observed and error vs compute (needs matplotlib)")
     p.set_defaults(func=_cmd_backtest)
+    p = sub.add_parser("downstream", help="two-stage downstream prediction: task NLL against compute, accuracy "
+                                          "against NLL, chained to a forecast at larger budgets")
+    p.add_argument("runs", help="CSV with columns C, nll (task NLL of the correct answer) and accuracy")
+    p.add_argument("--budget", type=float, action="append", metavar="C", help="forecast at this compute; repeatable")
+    p.add_argument("--bootstrap", type=int, metavar="N", help="joint bootstrap with N resamples for intervals")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--level", type=float, default=0.95)
+    p.add_argument("--map", action="append", metavar="NAME=COLUMN", help="read C, nll or accuracy from COLUMN")
+    p.add_argument("--json", metavar="OUT", help="write the result as JSON (schema lawfit.downstream/1)")
+    p.add_argument("--plot", metavar="FILE", help="both stages and the forecasts (needs matplotlib)")
+    p.set_defaults(func=_cmd_downstream)
     p = sub.add_parser("laws", help="list the built-in laws")
     p.set_defaults(func=_cmd_laws)
     args = parser.parse_args(argv)
