@@ -198,3 +198,34 @@ def test_fine_grained_moe_granularity_helps_less_for_larger_models():
     assert gain[0] > gain[1] > 0
     with pytest.raises(ValueError, match="G"):
         law.predict({"N": [1e8], "D": [1e11]}, truth)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_reference_agreement_with_terms_far_outside_float64(case):
+    """Coefficients up to e^+-800 put terms beyond the float64 range (lawfit's max-shifted log-sum-exp path); the
+    long-double reference holds them directly. Norm-wise agreement to 1e-9 of the largest entry."""
+    law = lawfit.laws.get(case.name)
+    data = _data(case, noise_seed=7)
+    truth = law.to_internal(case.truth)
+    rng = np.random.default_rng(1)
+    thetas = []
+    for _ in range(6):
+        th = truth.copy()
+        for i, p in enumerate(law.params):
+            if p.name == "f1":
+                th[i] += rng.uniform(-1, 1)
+            elif p.transform == "log":
+                th[i] += rng.uniform(-800, 800)
+            else:
+                th[i] *= rng.uniform(0.5, 2.0)
+        thetas.append(th)
+    thetas = np.array(thetas)
+    assert np.max(np.abs(thetas - truth)) > 709  # some coefficient beyond exp's float64 range
+    got = lawfit.evaluate(law, data, thetas, loss="squared", derivatives=2)
+    for i, th in enumerate(thetas):
+        f, g, h, _ = ref.objective(law, data, th, loss="squared")
+        f, g, h = (np.asarray(x, dtype=float) for x in (f, g, h))
+        assert np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(h)), i  # a meaningful check
+        assert got.fun[i] == pytest.approx(f, rel=1e-12)
+        assert np.max(np.abs(got.grad[i] - g)) <= 1e-9 * np.max(np.abs(g)), i
+        assert np.max(np.abs(got.hess[i] - h)) <= 1e-9 * np.max(np.abs(h)), i
