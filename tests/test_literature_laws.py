@@ -70,7 +70,7 @@ CASES = [
          dict(E=1.8, A=50.0, c0=0.08, c1=0.15, d1=1e20, f1=0.5), lambda: _x_runs("C", 17, 23)),
     Case("broken_power_law_N", _broken("N"),
          dict(E=2.0, A=30.0, c0=0.1, c1=0.25, d1=3e8, f1=0.3), lambda: _x_runs("N", 6, 11)),
-    # Krajewski et al.'s fitted values
+    # small exponents, of the magnitude Krajewski et al. report
     Case("fine_grained_moe", _moe,
          dict(E=0.47, A=18.1, B=30.8, alpha=0.115, beta=0.147, A_G=2.1, gamma=0.58), _moe_runs),
 ]

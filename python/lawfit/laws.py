@@ -717,8 +717,9 @@ def kaplan_irreducible() -> Law:
 
     The joint form is eq. (1.5) of Kaplan et al. (2020), "Scaling Laws for Neural Language Models",
     arXiv:2001.08361; the irreducible term ``E`` is the one Henighan et al. (2020), "Scaling Laws for
-    Autoregressive Generative Modeling", arXiv:2010.14701, add to Kaplan's power laws. Unlike Chinchilla's sum,
-    N and D interact: the data term's weight depends on N. ``E``, ``N_c``, ``D_c`` on the log scale (``e``,
+    Autoregressive Generative Modeling", arXiv:2010.14701, add to Kaplan-style power laws (in one variable
+    there; here in the joint form). Unlike Chinchilla's sum, N and D interact: the gain from more data
+    depends on N. ``E``, ``N_c``, ``D_c`` on the log scale (``e``,
     ``log_Nc``, ``log_Dc``); the exponents linear, bounded below by 1e-6. Default grid: e in {0, 0.5, 1},
     log_Nc, log_Dc in {20, 25, 30, 35}, alpha_N, alpha_D in {0.1, 0.3, 0.6} (432 points).
     """
@@ -778,8 +779,7 @@ def fine_grained_moe() -> Law:
     """Krajewski et al. (2024), "Scaling Laws for Fine-Grained Mixture of Experts", arXiv:2402.07871:
     ``L(N, D, G) = E + (A_G / G**gamma + A) / N**alpha + B / D**beta``, G the granularity of the experts.
 
-    The paper's c, a, b, g are ``E``, ``A``, ``B``, ``A_G``; its fit: a = 18.1, alpha = 0.115, b = 30.8,
-    beta = 0.147, g = 2.1, gamma = 0.58, c = 0.47. The interaction term ``A_G / (G^gamma N^alpha)`` makes the
+    The paper's c, a, b, g are ``E``, ``A``, ``B``, ``A_G``. The interaction term ``A_G / (G^gamma N^alpha)`` makes the
     benefit of granularity shrink with model size. ``E``, ``A``, ``B``, ``A_G`` on the log scale (``e``, ``a``,
     ``b``, ``log_A_G``); exponents linear, unbounded. Default grid: e in {-0.5, 0.5}, a, b in {0, 5, 10},
     alpha, beta in {0.1, 0.4}, log_A_G in {0, 2.5}, gamma in {0.3, 1} (288 points).
