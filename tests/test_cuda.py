@@ -55,6 +55,11 @@ TRUTH = {  # natural scale
     "power_law_N": dict(A=40.0, alpha=0.1),
     "power_law_D": dict(A=60.0, alpha=0.1),
     "data_constrained": dict(E=1.87, A=406.4, B=410.7, alpha=0.34, beta=0.28, RD=15.4, RN=5.3),
+    "kaplan_irreducible": dict(E=1.7, Nc=2e9, Dc=1e10, alpha_N=0.34, alpha_D=0.28),
+    "broken_power_law_C": dict(E=1.8, A=50.0, c0=0.08, c1=0.15, d1=1e19, f1=0.5),
+    "broken_power_law_N": dict(E=2.0, A=30.0, c0=0.1, c1=0.25, d1=3e8, f1=0.3),
+    "broken_power_law_D": dict(E=1.9, A=40.0, c0=0.1, c1=0.2, d1=3e9, f1=0.5),
+    "fine_grained_moe": dict(E=1.7, A=400.0, B=2000.0, alpha=0.34, beta=0.36, A_G=300.0, gamma=0.5),
     # user-written laws
     "user_chinchilla_plus": dict(E=1.7, A=400.0, alpha=0.34, B=2000.0, beta=0.36, G=5000.0, gamma=0.2),
     "user_log1p_expm1": dict(E=1.5, A=300.0, alpha=0.3, B=1000.0, beta=0.3),
@@ -103,7 +108,8 @@ def runs(seed: int = 7, n: int = N_RUNS) -> dict:
     rng = np.random.default_rng(seed)
     N = 10 ** rng.uniform(7, 10, n)
     D = 10 ** rng.uniform(8.5, 11, n)
-    return {"N": N, "D": D, "C": 6 * N * D, "S": 10 ** rng.uniform(3, 5, n), "U_D": D / 10 ** rng.uniform(0, 1.5, n)}
+    return {"N": N, "D": D, "C": 6 * N * D, "S": 10 ** rng.uniform(3, 5, n), "U_D": D / 10 ** rng.uniform(0, 1.5, n),
+            "G": 2.0 ** rng.integers(0, 6, n)}
 
 
 def dataset(law, seed: int = 7, noise: float = 0.01):

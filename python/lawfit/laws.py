@@ -23,7 +23,8 @@ from .expr import Expr, parse
 from .expr import expm1 as _expm1
 
 __all__ = ["Param", "Law", "law", "get", "available", "chinchilla", "chinchilla_linear_e", "chinchilla_tied",
-           "saturating", "power_law", "kaplan", "kaplan_learning_curve", "data_constrained"]
+           "saturating", "power_law", "kaplan", "kaplan_learning_curve", "data_constrained", "kaplan_irreducible",
+           "broken_power_law", "fine_grained_moe"]
 
 _TRANSFORMS = ("identity", "log")
 
@@ -710,6 +711,97 @@ def data_constrained(tokens_per_param: float | None = None, *, base=None) -> Law
     )
 
 
+def kaplan_irreducible() -> Law:
+    """Kaplan et al.'s coupled law of parameters and data with an irreducible loss:
+    ``L(N, D) = E + ((N_c / N)**(alpha_N / alpha_D) + D_c / D)**alpha_D``.
+
+    The joint form is eq. (1.5) of Kaplan et al. (2020), "Scaling Laws for Neural Language Models",
+    arXiv:2001.08361; the irreducible term ``E`` is the one Henighan et al. (2020), "Scaling Laws for
+    Autoregressive Generative Modeling", arXiv:2010.14701, add to Kaplan-style power laws (in one variable
+    there; here in the joint form). Unlike Chinchilla's sum, N and D interact: the gain from more data
+    depends on N. ``E``, ``N_c``, ``D_c`` on the log scale (``e``,
+    ``log_Nc``, ``log_Dc``); the exponents linear, bounded below by 1e-6. Default grid: e in {0, 0.5, 1},
+    log_Nc, log_Dc in {20, 25, 30, 35}, alpha_N, alpha_D in {0.1, 0.3, 0.6} (432 points).
+    """
+    return Law(
+        "kaplan_irreducible",
+        "E + ((Nc / N)**(alpha_N / alpha_D) + Dc / D)**alpha_D",
+        ("N", "D"),
+        (
+            Param("E", "log", internal="e", grid=(0.0, 0.5, 1.0), description="irreducible loss"),
+            Param("Nc", "log", internal="log_Nc", grid=(20.0, 25.0, 30.0, 35.0)),
+            Param("Dc", "log", internal="log_Dc", grid=(20.0, 25.0, 30.0, 35.0)),
+            Param("alpha_N", lower=1e-6, grid=(0.1, 0.3, 0.6)),
+            Param("alpha_D", lower=1e-6, grid=(0.1, 0.3, 0.6)),
+        ),
+        formula="E + ((N_c / N)^(alpha_N / alpha_D) + D_c / D)^alpha_D",
+        description="Kaplan et al. (2020, arXiv:2001.08361) coupled law of parameters and data, eq. (1.5), "
+                    "with an irreducible loss E (Henighan et al. 2020, arXiv:2010.14701).",
+    )
+
+
+# Decades (log10) of the default starts for the break of broken_power_law, per variable.
+_BREAK_DECADES = {"C": (18.0, 20.0, 22.0), "N": (7.5, 8.5, 9.5), "D": (9.0, 10.0, 11.0)}
+
+
+def broken_power_law(variable: str = "C") -> Law:
+    """Broken neural scaling law with one break (Caballero et al. 2022, "Broken Neural Scaling Laws",
+    arXiv:2210.14891, eq. 1 with n = 1): ``L(x) = E + A x**(-c0) (1 + (x / d1)**(1 / f1))**(-c1 f1)``.
+
+    The paper's a, b are ``E``, ``A``. Below the break ``d1`` the loss falls with slope ``c0`` on a log-log
+    plot of L - E, above it with ``c0 + c1``; ``f1`` sets how sharp the break is. ``E``, ``A``, ``d1``, ``f1`` on
+    the log scale (``e``, ``a``, ``log_d1``, ``log_f1``); ``c0``, ``c1`` linear and unbounded (``c1 < 0``
+    flattens the curve after the break). Default grid: e in {0, 0.5, 1}, a in {0, 5, 10, 15}, c0 in
+    {0.05, 0.3}, c1 in {-0.1, 0.2}, d1 at three decades typical of the variable (C: 1e18, 1e20, 1e22), f1 in
+    {0.3, 1} (288 points).
+    """
+    decades = _BREAK_DECADES.get(variable, (2.0, 4.0, 6.0))
+    return Law(
+        f"broken_power_law_{variable}",
+        f"E + A / {variable}**c0 / (1 + ({variable} / d1)**(1 / f1))**(c1 * f1)",
+        (variable,),
+        (
+            Param("E", "log", internal="e", grid=(0.0, 0.5, 1.0), description="irreducible loss (a)"),
+            Param("A", "log", internal="a", grid=(0.0, 5.0, 10.0, 15.0), description="scale (b)"),
+            Param("c0", grid=(0.05, 0.3), description="slope before the break"),
+            Param("c1", grid=(-0.1, 0.2), description="change of slope at the break"),
+            Param("d1", "log", internal="log_d1", grid=tuple(k * math.log(10.0) for k in decades),
+                  description="location of the break"),
+            Param("f1", "log", internal="log_f1", grid=(math.log(0.3), 0.0), description="sharpness of the break"),
+        ),
+        formula=f"E + A {variable}^(-c0) (1 + ({variable} / d1)^(1 / f1))^(-c1 f1)",
+        description=f"Broken neural scaling law with one break (Caballero et al. 2022, arXiv:2210.14891) in "
+                    f"{variable}.",
+    )
+
+
+def fine_grained_moe() -> Law:
+    """Krajewski et al. (2024), "Scaling Laws for Fine-Grained Mixture of Experts", arXiv:2402.07871:
+    ``L(N, D, G) = E + (A_G / G**gamma + A) / N**alpha + B / D**beta``, G the granularity of the experts.
+
+    The paper's c, a, b, g are ``E``, ``A``, ``B``, ``A_G``. The interaction term ``A_G / (G^gamma N^alpha)`` makes the
+    benefit of granularity shrink with model size. ``E``, ``A``, ``B``, ``A_G`` on the log scale (``e``, ``a``,
+    ``b``, ``log_A_G``); exponents linear, unbounded. Default grid: e in {-0.5, 0.5}, a, b in {0, 5, 10},
+    alpha, beta in {0.1, 0.4}, log_A_G in {0, 2.5}, gamma in {0.3, 1} (288 points).
+    """
+    return Law(
+        "fine_grained_moe",
+        "E + (A_G / G**gamma + A) / N**alpha + B / D**beta",
+        ("N", "D", "G"),
+        (
+            Param("E", "log", internal="e", grid=(-0.5, 0.5), description="irreducible loss (c)"),
+            Param("A", "log", internal="a", grid=(0.0, 5.0, 10.0)),
+            Param("B", "log", internal="b", grid=(0.0, 5.0, 10.0)),
+            Param("alpha", grid=(0.1, 0.4), description="parameter-count exponent"),
+            Param("beta", grid=(0.1, 0.4), description="data exponent"),
+            Param("A_G", "log", grid=(0.0, 2.5), description="granularity coefficient (g)"),
+            Param("gamma", grid=(0.3, 1.0), description="granularity exponent"),
+        ),
+        formula="E + (A_G / G^gamma + A) / N^alpha + B / D^beta",
+        description="Krajewski et al. (2024, arXiv:2402.07871) fine-grained mixture-of-experts law; G granularity.",
+    )
+
+
 _REGISTRY: dict[str, Callable[[], Law]] = {
     "chinchilla": chinchilla,
     "chinchilla_linear_e": chinchilla_linear_e,
@@ -726,6 +818,12 @@ _REGISTRY: dict[str, Callable[[], Law]] = {
     "kaplan_learning_curve": kaplan_learning_curve,
     "data_constrained": data_constrained,
     "muennighoff": data_constrained,
+    "kaplan_irreducible": kaplan_irreducible,
+    "broken_power_law": broken_power_law,
+    "broken_power_law_C": lambda: broken_power_law("C"),
+    "broken_power_law_N": lambda: broken_power_law("N"),
+    "broken_power_law_D": lambda: broken_power_law("D"),
+    "fine_grained_moe": fine_grained_moe,
 }
 
 
