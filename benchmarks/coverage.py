@@ -25,6 +25,7 @@ import numpy as np
 
 import lawfit
 from lawfit import allocation
+from lawfit.bootstrap import bca_levels
 
 QUANTITIES = ("alpha", "beta", "a", "N_opt", "forecast")
 METHODS = ("percentile", "bca", "sandwich")
@@ -68,23 +69,14 @@ def _boot_intervals(boot, law, point, level: float, method: str) -> dict:
     tail = (1 - level) / 2
     if method == "percentile":
         return {k: (float(np.quantile(v, tail)), float(np.quantile(v, 1 - tail))) for k, v in vals.items()}
-    # BCa: bias from the draws, acceleration from the jackknife
-    nd = NormalDist()
+    # BCa: bias from the draws, acceleration from the jackknife (lawfit's own BCa levels)
     jack_rows = [{k: v[i] for k, v in boot.jackknife.items()} for i in range(len(next(iter(boot.jackknife.values()))))]
     jack_ok = [r for r in jack_rows if all(np.isfinite(list(r.values())))]
     jvals = {k: np.array([_derived(law, r, point)[k] for r in jack_ok]) for k in QUANTITIES}
     out = {}
     for k, v in vals.items():
-        frac = (np.count_nonzero(v < est[k]) + 0.5 * np.count_nonzero(v == est[k])) / v.size
-        frac = min(max(frac, 0.5 / v.size), 1 - 0.5 / v.size)
-        z0 = nd.inv_cdf(frac)
-        d = jvals[k].mean() - jvals[k]
-        denom = 6.0 * np.sum(d**2) ** 1.5
-        acc = float(np.sum(d**3) / denom) if denom > 0 else 0.0
-        lv = []
-        for z in (nd.inv_cdf(tail), nd.inv_cdf(1 - tail)):
-            lv.append(nd.cdf(z0 + (z0 + z) / (1 - acc * (z0 + z))))
-        out[k] = (float(np.quantile(v, lv[0])), float(np.quantile(v, lv[1])))
+        lo, hi = bca_levels(v, est[k], jvals[k], tail)
+        out[k] = (float(np.quantile(v, lo)), float(np.quantile(v, hi)))
     return out
 
 

@@ -304,22 +304,8 @@ class BootstrapResult:
         return out
 
     def _bca_levels(self, name: str, v: np.ndarray, tail: float) -> tuple[float, float]:
-        nd = NormalDist()
-        est = self.fit.params[name]
-        frac = (np.count_nonzero(v < est) + 0.5 * np.count_nonzero(v == est)) / v.size
-        frac = min(max(frac, 0.5 / v.size), 1 - 0.5 / v.size)
-        z0 = nd.inv_cdf(frac)
         assert self.jackknife is not None  # ci() checked it
-        jack = self.jackknife[name]
-        jack = jack[np.isfinite(jack)]
-        d = jack.mean() - jack
-        denom = 6.0 * np.sum(d**2) ** 1.5
-        a = float(np.sum(d**3) / denom) if denom > 0 else 0.0
-        levels = []
-        for z in (nd.inv_cdf(tail), nd.inv_cdf(1 - tail)):
-            adj = z0 + (z0 + z) / (1 - a * (z0 + z))
-            levels.append(nd.cdf(adj))
-        return levels[0], levels[1]
+        return bca_levels(v, self.fit.params[name], self.jackknife[name], tail)
 
     def with_jackknife(self) -> "BootstrapResult":
         """This result with the leave-one-run-out jackknife that BCa intervals need (n_runs refits from the
@@ -444,6 +430,26 @@ def bootstrap(law, data=None, n: int = 1000, *, seed=None, resamples=None, strat
     )
     _warn_other_basin(law, full, batch.theta, batch.status)
     return result
+
+
+def bca_levels(draws: np.ndarray, estimate: float, jackknife: np.ndarray, tail: float) -> tuple[float, float]:
+    """Efron's BCa quantile levels for the two-sided interval with ``tail`` in each tail: the bias correction
+    from the share of (finite) ``draws`` below ``estimate``, the acceleration from the leave-one-out
+    ``jackknife`` values (non-finite ones ignored)."""
+    nd = NormalDist()
+    v = draws
+    frac = (np.count_nonzero(v < estimate) + 0.5 * np.count_nonzero(v == estimate)) / v.size
+    frac = min(max(frac, 0.5 / v.size), 1 - 0.5 / v.size)
+    z0 = nd.inv_cdf(frac)
+    jack = jackknife[np.isfinite(jackknife)]
+    d = jack.mean() - jack
+    denom = 6.0 * np.sum(d**2) ** 1.5
+    a = float(np.sum(d**3) / denom) if denom > 0 else 0.0
+    levels = []
+    for z in (nd.inv_cdf(tail), nd.inv_cdf(1 - tail)):
+        adj = z0 + (z0 + z) / (1 - a * (z0 + z))
+        levels.append(nd.cdf(adj))
+    return levels[0], levels[1]
 
 
 def jackknife_draws(problem, full: FitResult, options: dict | None = None) -> dict[str, np.ndarray]:

@@ -233,22 +233,34 @@ def _prepare_table(table, columns: dict, args):
     return table
 
 
-def _read_runs(args):
-    """The runs CSV and the --map columns, prepared (D derived from C, --drop-highest)."""
+def _read_csv(path: str):
+    """A CSV file as a DataFrame; unreadable files are one-line errors."""
     import pandas as pd
 
     try:
-        table = pd.read_csv(args.runs)
+        return pd.read_csv(path)
     except FileNotFoundError:
-        raise ValueError(f"no such file: {args.runs}") from None
+        raise ValueError(f"no such file: {path}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot read {args.runs} as CSV: {err}") from None
+        raise ValueError(f"cannot read {path} as CSV: {err}") from None
+
+
+def _map_columns(items, allowed=None) -> dict:
+    """--map NAME=COLUMN options as {NAME: COLUMN}; ``allowed`` restricts the names."""
     columns = {}
-    for item in args.map or []:
+    for item in items or []:
         name, sep, col = item.partition("=")
-        if not sep or not name or not col:
-            raise ValueError(f"--map expects NAME=COLUMN, got {item!r}")
+        if not sep or not name or not col or (allowed is not None and name not in allowed):
+            expected = "NAME=COLUMN" if allowed is None else " or ".join(f"{a}=COLUMN" for a in allowed)
+            raise ValueError(f"--map expects {expected}, got {item!r}")
         columns[name] = col
+    return columns
+
+
+def _read_runs(args):
+    """The runs CSV and the --map columns, prepared (D derived from C, --drop-highest)."""
+    table = _read_csv(args.runs)
+    columns = _map_columns(args.map)
     table = _prepare_table(table, columns, args)
     return table, columns
 
@@ -387,22 +399,10 @@ def _cmd_backtest(args) -> int:
 
 
 def _cmd_downstream(args) -> int:
-    import pandas as pd
-
     from . import downstream
 
-    try:
-        table = pd.read_csv(args.runs)
-    except FileNotFoundError:
-        raise ValueError(f"no such file: {args.runs}") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot read {args.runs} as CSV: {err}") from None
-    columns = {}
-    for item in args.map or []:
-        name, sep, col = item.partition("=")
-        if not sep or name not in ("C", "nll", "accuracy"):
-            raise ValueError(f"--map expects C=COLUMN, nll=COLUMN or accuracy=COLUMN, got {item!r}")
-        columns[name] = col
+    table = _read_csv(args.runs)
+    columns = _map_columns(args.map, allowed=("C", "nll", "accuracy"))
     res = downstream.fit(table, bootstrap=args.bootstrap, seed=args.seed, columns=columns)
     budgets = _budgets(args.budget) if args.budget else []
     forecasts: list[dict] = []

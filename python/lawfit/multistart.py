@@ -137,31 +137,8 @@ def fit(law, data=None, *, starts: Any = "grid", loss=None, delta: float | None 
         bounds=None,
         fixed=None, tie=None, weights=None, columns=None, threads: int | None = None,
         progress=None, backend: str = "cpu", **solver) -> FitResult:
-    """Fit a scaling law to training runs from many starting points and keep the best.
-
-    Parameters
-    ----------
-    law : a :class:`~lawfit.laws.Law` or a built-in name ("chinchilla", "kaplan", ...).
-    data : DataFrame or mapping of arrays with a column per law variable (N, D, ...) and ``loss``;
-        ``columns`` maps law names to other column names, e.g. ``{"N": "params", "loss": "val_loss"}``.
-    starts : "grid" (the law's default grid), "hoffmann" (Hoffmann et al.'s 4500 points, Chinchilla),
-        a dict of values per parameter (natural names: natural scale; internal names such as ``a``:
-        internal scale) whose product is the grid, or an array (n_starts, n_params) on the internal scale.
-    loss : "huber" (with ``delta``, default 1e-3), "squared" (r^2/2), "absolute" (|r|, minimised exactly),
-        "quantile" (pinball loss with ``q``), "asymmetric_huber" (Huber with over-predictions, r > 0,
-        weighted ``asymmetry`` times: for fitting the lower envelope of under-tuned runs),
-        "huber_likelihood" (Epoch AI's maximum likelihood with a Huber-type error of scale sigma, fitted
-        too: ``params`` then include ``sigma``), or a :class:`lawfit.Loss`. See :mod:`lawfit.losses`.
-    residual : "log" (r = log L_hat - log L, the default) or "linear" (r = L_hat - L).
-    reduction : "sum" (the default) or "mean" (divided by the sum of the weights).
-    screen : None (fit every start) or k: score every start by its objective and fit only the k best
-        (``screen=16`` reaches the optimum of Hoffmann's 4500-start grid on the bundled runs).
-    bounds : {name: (lower, upper)}; fixed : {name: value}; tie : [("alpha", "beta")].
-    weights : non-negative weight per run (for example bootstrap counts).
-    threads : worker threads (default: all cores). Results do not depend on it.
-    progress : True for a progress bar on stderr for long runs, or a callable(done, total).
-    backend : "cpu", "cuda" or "auto" (see :func:`lawfit.engine.minimize`).
-    **solver : solver options passed to :func:`lawfit.engine.minimize` (max_iter, xtol, ftol, ...).
+    """One multi-start fit: the keywords and result of :func:`lawfit.fit` (documented there), without its
+    bootstrap.
 
     Fewer runs with positive weight (or distinct points) than free parameters is a ValueError. A successful fit
     whose Hessian at the optimum is singular or nearly so warns (:class:`~lawfit.warnings.IdentifiabilityWarning`,
