@@ -108,5 +108,7 @@ def test_dataset_registry():
         lawfit.datasets.info("nope")
     for name in lawfit.datasets.available():  # every law of the catalogue on every data set with N, D, C
         data = lawfit.datasets.load(name)
+        if "loss" not in data.columns:  # downstream sets carry task metrics, not a loss
+            continue
         res = lawfit.backtest("chinchilla", data, holdout=0.2)
         assert res.table["success"].all()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Callable
 
-__all__ = ["chinchilla", "available", "info", "load", "DatasetInfo"]
+__all__ = ["chinchilla", "gadre2024", "obsscaling", "available", "info", "load", "DatasetInfo"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,50 @@ def chinchilla(drop_highest: int = 0):
     return df
 
 
+def _read(filename: str):
+    import pandas as pd
+
+    with resources.files(__package__).joinpath(filename).open("r") as fh:
+        return pd.read_csv(fh)
+
+
+def gadre2024(dataset: str | None = None):
+    """The over-training runs of Gadre et al. (2024), "Language models scale reliably with over-training and
+    on downstream tasks" (arXiv:2403.08540): 104 open_lm models, 11M to 6.9B parameters, trained on C4,
+    RedPajama or RefinedWeb with 0.25 to 32 times the compute-optimal 20 tokens per parameter.
+
+    Columns: dataset (training data: ``c4``, ``rpj``, ``rw``), model (open_lm configuration), M (token
+    multiplier, D = 20 M N), N (parameters), D (training tokens), C (training FLOP, 6 N D), loss (next-token
+    loss on C4 validation data) and err_avg (mean top-1 error over 46 downstream tasks). Derived from the
+    upstream run files by ``benchmarks/datasets/make_gadre2024.py``. MIT licence (``LICENSE.gadre2024``).
+
+    Parameters
+    ----------
+    dataset : keep only the runs trained on this data set (``"c4"``, ``"rpj"`` or ``"rw"``); all 104 if None.
+    """
+    df = _read("gadre2024.csv")
+    if dataset is not None:
+        names = sorted(df["dataset"].unique())
+        if dataset not in names:
+            raise ValueError(f"dataset must be one of {', '.join(names)} or None, got {dataset!r}")
+        df = df[df["dataset"] == dataset].reset_index(drop=True)
+    return df
+
+
+def obsscaling():
+    """Public base language models with their size, training tokens, training compute and benchmark
+    accuracies, from Ruan, Maddison and Hashimoto (2024), "Observational Scaling Laws and the Predictability of
+    Language Model Performance" (arXiv:2405.10938).
+
+    Columns: model, family, N (parameters), D (training tokens), C (training FLOP, 6 N D), and the accuracies
+    mmlu, arc_c, hellaswag, winograd, truthfulqa, gsm8k, xwinograd, humaneval in [0, 1] (NaN where upstream
+    has no value). 122 models of 38 families: the upstream models with a known training-data size, less one
+    whose upstream data size is off by a factor 1000. Derived by ``benchmarks/datasets/make_obsscaling.py``.
+    Apache-2.0 licence (``LICENSE.obsscaling``).
+    """
+    return _read("obsscaling.csv")
+
+
 _REGISTRY = {
     "chinchilla": DatasetInfo(
         name="chinchilla",
@@ -69,6 +113,41 @@ _REGISTRY = {
         columns={"N": "parameters", "D": "training tokens (C / 6N)", "C": "training FLOP", "loss": "final loss"},
         n_rows=245,
         loader=chinchilla,
+    ),
+    "gadre2024": DatasetInfo(
+        name="gadre2024",
+        description="Over-trained open_lm runs (Gadre et al. 2024): 104 runs on C4, RedPajama and RefinedWeb, "
+                    "0.25 to 32 times compute-optimal tokens; C4 validation loss and 46-task downstream error",
+        source="repository mlfoundations/scaling, commit a003c4913793ac2ae7ef87b28ecb562955d026d5, files "
+               "exp_data/models/*.json and exp_data/evals/*.json (benchmarks/datasets/make_gadre2024.py)",
+        citation="Gadre, Smyrnis, Shankar, Gururangan, Wortsman et al. (2024), Language models scale reliably with "
+                 "over-training and on downstream tasks, arXiv:2403.08540",
+        licence="MIT, Copyright (c) 2024 mlfoundations (LICENSE.gadre2024)",
+        columns={"dataset": "training data (c4, rpj, rw)", "model": "open_lm configuration",
+                 "M": "token multiplier, D = 20 M N", "N": "parameters", "D": "training tokens",
+                 "C": "training FLOP (6ND)", "loss": "C4 validation loss",
+                 "err_avg": "mean top-1 error over 46 downstream tasks"},
+        n_rows=104,
+        loader=gadre2024,
+    ),
+    "obsscaling": DatasetInfo(
+        name="obsscaling",
+        description="Public base language models (Ruan et al. 2024): size, tokens, compute and eight benchmark "
+                    "accuracies, for downstream scaling",
+        source="repository ryoungj/ObsScaling, commit 4d6e1e43fd2635d04654aa77d1df9d5266ea0382, file "
+               "eval_results/base_llm_benchmark_eval.csv (benchmarks/datasets/make_obsscaling.py)",
+        citation="Ruan, Maddison and Hashimoto (2024), Observational Scaling Laws and the Predictability of "
+                 "Language Model Performance, arXiv:2405.10938",
+        licence="Apache-2.0 (LICENSE.obsscaling; the upstream licence names no copyright holder, the work is "
+                "that of the authors of ryoungj/ObsScaling)",
+        columns={"model": "Hugging Face model name", "family": "model family", "N": "parameters",
+                 "D": "training tokens", "C": "training FLOP (6ND)",
+                 "mmlu": "accuracy", "arc_c": "accuracy (NaN if missing)", "hellaswag": "accuracy",
+                 "winograd": "accuracy",
+                 "truthfulqa": "accuracy", "gsm8k": "accuracy", "xwinograd": "accuracy (NaN if missing)",
+                 "humaneval": "pass@1 (NaN if missing)"},
+        n_rows=122,
+        loader=obsscaling,
     ),
 }
 
