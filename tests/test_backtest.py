@@ -57,6 +57,31 @@ def test_rolling_origin_protocols_and_intervals():
     json.dumps(doc)
 
 
+def test_intervals_that_refit_the_training_resamples():
+    res = lawfit.backtest("chinchilla", RUNS, holdout=0.2, bootstrap=100, seed=3, resample="both")
+    row = res.table.iloc[0]
+    fitted = res.fits[("chinchilla", "default", None)]
+    boot = fitted.bootstrap
+    assert boot is not None and len(boot.params["E"]) == 100 and row["n_refits"] == 100
+    # the interval recomputes from the refits' predictions on the held-out runs (the pairing of refits with
+    # held-out resamples does not matter for this check: the worst error over all held-out runs per refit
+    # bounds the interval's upper end)
+    test = res.predictions[("chinchilla", "default", None)]
+    obs = test["observed"].to_numpy()
+    held = RUNS.iloc[np.sort(np.argsort(RUNS["C"].to_numpy(), kind="stable")[-48:])]
+    np.testing.assert_array_equal(held["loss"].to_numpy(), obs)
+    worst = [np.max(np.abs(lawfit.laws.get("chinchilla").predict(held, {k: v[b] for k, v in boot.params.items()})
+                           / obs - 1)) * 100 for b in range(100)]
+    assert row["worst_hi"] <= max(worst) * (1 + 1e-12)
+    assert row["mape_lo"] <= row["mape"] <= row["mape_hi"]
+    # refitting adds the fit's own uncertainty: the bias interval is wider than with the fit held fixed
+    fixed = lawfit.backtest("chinchilla", RUNS, holdout=0.2, bootstrap=100, seed=3).table.iloc[0]
+    assert row["bias_hi"] - row["bias_lo"] > fixed["bias_hi"] - fixed["bias_lo"]
+    assert res.to_dict()["results"][0]["n_refits"] == 100
+    with pytest.raises(ValueError, match="resample must be"):
+        lawfit.backtest("chinchilla", RUNS, bootstrap=10, resample="train")
+
+
 def test_errors_helper():
     e = errors(np.array([1.1, 0.9]), np.array([1.0, 1.0]))
     assert e["mape"] == pytest.approx(10.0) and e["bias"] == pytest.approx(0.0) and e["worst"] == pytest.approx(10.0)

@@ -88,6 +88,8 @@ class BacktestResult:
                      "n_train": int(row["n_train"]), "n_test": int(row["n_test"]),
                      "params": {k: _clean(v) for k, v in self.fits[key].params.items()},
                      "success": bool(self.fits[key].success)}
+            if "n_refits" in row and row["n_refits"] == row["n_refits"]:
+                entry["n_refits"] = int(row["n_refits"])
             for m in METRICS:
                 entry[m] = _clean(row[m])
                 if f"{m}_lo" in row:
@@ -131,8 +133,8 @@ def _clean(v):
 
 def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | None = 0.2,
              budget: float | Sequence[float] | None = None, protocols: Sequence[Mapping[str, Any]] | None = None,
-             bootstrap: int | None = None, seed=0, level: float = 0.95, columns: Mapping[str, str] | None = None,
-             **fit_options) -> BacktestResult:
+             bootstrap: int | None = None, seed=0, level: float = 0.95, resample: str = "test",
+             columns: Mapping[str, str] | None = None, **fit_options) -> BacktestResult:
     """Fit each law on the runs below a compute cut and report its errors on the runs above it.
 
     Parameters
@@ -144,7 +146,12 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
     protocols : fitting choices to compare: a list of dicts of :func:`lawfit.fit` keywords, each with an
         optional ``"name"`` (default: one protocol, ``fit_options``). ``"drop_highest": k`` drops the k training
         runs of highest loss.
-    bootstrap, seed, level : percentile intervals of each error from resamples of the held-out runs.
+    bootstrap, seed, level : percentile intervals of each error from ``bootstrap`` resamples.
+    resample : what the intervals resample. ``"test"`` (default): the held-out runs only, with the fit fixed
+        (how much the errors depend on which runs were held out). ``"both"``: also the training runs, refitting
+        the law on each resample (:func:`lawfit.fit` with ``bootstrap=``), so the intervals include the fit's
+        own uncertainty; resample ``b`` of the training runs pairs with resample ``b`` of the held-out runs,
+        and refits that fail are left out.
     **fit_options : keywords of :func:`lawfit.fit` for every fit (``starts``, ``loss``, ``residual``, ...).
     """
     import pandas as pd
@@ -175,6 +182,11 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
         test = np.zeros(n, dtype=bool)
         test[order[n - k:]] = True
         masks = [(None, test)]
+    if resample not in ("test", "both"):
+        raise ValueError(f"resample must be 'test' or 'both', got {resample!r}")
+    if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) < 1):
+        raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
+    refit = bool(bootstrap) and resample == "both"
     if protocols is None:
         protocols = [dict(fit_options, name="default")]
     else:
@@ -203,20 +215,41 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
                 if n_train < n_free:
                     raise ValueError(f"law {law.name!r}: the cut leaves {n_train} training runs for {n_free} free "
                                      f"parameters; hold out fewer runs")
-                res = fit(law, _rows(runs, train), columns=columns or None, **opts)
+                if refit:
+                    if "bootstrap" in opts:
+                        raise ValueError("resample='both' refits with backtest's own bootstrap=; "
+                                         "drop 'bootstrap' from the protocol")
+                    res = fit(law, _rows(runs, train), columns=columns or None, bootstrap=int(bootstrap),
+                              seed=int(rng.integers(2**63)), **opts)
+                else:
+                    res = fit(law, _rows(runs, train), columns=columns or None, **opts)
                 test_runs = _rows(runs, test)
-                pred = res.law.predict(test_runs if not columns else _rename(test_runs, columns, law), res.params)
+                test_vars = test_runs if not columns else _rename(test_runs, columns, law)
+                pred = res.law.predict(test_vars, res.params)
                 obs = obs_all[test]
                 e = errors(pred, obs)
                 row = {"law": law.name, "protocol": name, "cut": cut,
                        "n_train": n_train, "n_test": n_test, **e, "success": res.success}
                 if bootstrap:
-                    draws = np.array([list(errors(pred[i], obs[i]).values())
-                                      for i in (rng.integers(0, n_test, n_test) for _ in range(int(bootstrap)))])
-                    tail = (1 - level) / 2
-                    for j, m in enumerate(METRICS):
-                        row[f"{m}_lo"], row[f"{m}_hi"] = (float(np.quantile(draws[:, j], tail)),
-                                                          float(np.quantile(draws[:, j], 1 - tail)))
+                    picks = [rng.integers(0, n_test, n_test) for _ in range(int(bootstrap))]
+                    if refit:
+                        assert res.bootstrap is not None
+                        bp = res.bootstrap.params
+                        good = np.all([np.isfinite(bp[k]) for k in bp], axis=0)
+                        preds_b = [(res.law.predict(test_vars, {k: float(v[b]) for k, v in bp.items()}), picks[b])
+                                   for b in np.flatnonzero(good)]
+                        row["n_refits"] = int(good.sum())
+                    else:
+                        preds_b = [(pred, i) for i in picks]
+                    if preds_b:
+                        draws = np.array([list(errors(p[i], obs[i]).values()) for p, i in preds_b])
+                        tail = (1 - level) / 2
+                        for j, m in enumerate(METRICS):
+                            row[f"{m}_lo"], row[f"{m}_hi"] = (float(np.quantile(draws[:, j], tail)),
+                                                              float(np.quantile(draws[:, j], 1 - tail)))
+                    else:  # every refit failed: no interval
+                        for m in METRICS:
+                            row[f"{m}_lo"] = row[f"{m}_hi"] = float("nan")
                 rows.append(row)
                 key = (law.name, name, row["cut"])
                 fits[key] = res

@@ -380,7 +380,7 @@ def _cmd_backtest(args) -> int:
     names = [x.strip() for x in args.laws.split(",") if x.strip()]
     opts: dict = {"starts": args.starts, "loss": args.loss, "residual": args.residual}
     res = backtest(names, table, holdout=args.holdout, budget=args.budget or None, bootstrap=args.bootstrap,
-                   seed=args.seed, columns=columns or None, **opts)
+                   seed=args.seed, resample=args.resample, columns=columns or None, **opts)
     if args.json != "-":
         with_ci = args.bootstrap is not None
         print("backtest on the held-out runs (mape, bias, worst in %; log_error in log units)")
@@ -550,6 +550,8 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, action="append", metavar="C",
                    help="hold out runs with compute >= C instead; repeat for a rolling origin")
     p.add_argument("--bootstrap", type=int, metavar="N", help="intervals from N resamples of the held-out runs")
+    p.add_argument("--resample", default="test", choices=("test", "both"),
+                   help="'both' also resamples the training runs and refits (intervals include the fit's uncertainty)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level", type=float, default=0.95)
     p.add_argument("--starts", default="grid", help="'grid' (each law's default) or 'hoffmann'")

@@ -8,7 +8,14 @@ accuracy as a sigmoid of that NLL with a floor and a ceiling,
 
 with squared error on the raw accuracy (``residual="linear"``). Chaining them gives the accuracy at a budget;
 the joint bootstrap resamples the runs (each run's compute, NLL and accuracy together), refits both stages and
-takes percentile intervals of the chained forecast.
+takes intervals of the chained forecast from the bootstrap draws.
+
+The plain percentile interval of those draws is too narrow with few runs: resampling runs reproduces the spread
+of a fit with ``n`` runs and ``p`` free parameters only up to a factor of about ``sqrt((n - p) / n)`` (the
+bootstrap's analogue of dividing a residual sum of squares by ``n`` instead of ``n - p``). The default interval
+(``interval="adjusted"``) therefore widens the percentile interval about the point forecast by ``sqrt(n / (n -
+p))``, ``p`` counting the free parameters of both stages (7). On simulated tasks with 60 runs this moves the
+coverage of the nominal 95 % interval from about 0.90 to about 0.95 (``benchmarks/downstream_coverage.py``).
 """
 
 from __future__ import annotations
@@ -51,6 +58,16 @@ class DownstreamResult:
     stage2: Any
     draws: list = field(default_factory=list, repr=False)
 
+    @property
+    def n_runs(self) -> int:
+        return int(self.stage1.n_runs)
+
+    @property
+    def n_free(self) -> int:
+        """Free parameters of both stages (those not fixed or tied)."""
+        return sum(r.constraints.n_free if r.constraints is not None else len(r.params)
+                   for r in (self.stage1, self.stage2))
+
     def predict(self, C, stage1: Mapping[str, float] | None = None, stage2: Mapping[str, float] | None = None):
         """Chained forecast: (nll, accuracy) at compute C."""
         C = np.atleast_1d(np.asarray(C, dtype=float))
@@ -58,16 +75,30 @@ class DownstreamResult:
         acc = sigmoid_law().predict({"nll": nll}, stage2 or self.stage2.params)
         return nll, acc
 
-    def forecast(self, C, level: float = 0.95) -> dict:
-        """Accuracy (and NLL) at compute C with percentile intervals from the joint bootstrap."""
+    def forecast(self, C, level: float = 0.95, interval: str = "adjusted") -> dict:
+        """Accuracy (and NLL) at compute C, with intervals from the joint bootstrap when it was run.
+
+        ``interval="adjusted"`` (default) widens the percentile interval about the point forecast by
+        ``sqrt(n / (n - p))`` (n runs, p free parameters of both stages; see the module's docstring);
+        ``"percentile"`` is the plain percentile interval of the bootstrap draws.
+        """
+        if interval not in ("adjusted", "percentile"):
+            raise ValueError(f"interval must be 'adjusted' or 'percentile', got {interval!r}")
+        if not (isinstance(level, (int, float)) and 0 < level < 1):
+            raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
         nll, acc = self.predict(C)
         out = {"C": np.atleast_1d(np.asarray(C, dtype=float)), "nll": nll, "accuracy": acc}
         if self.draws:
             d = np.array([self.predict(C, s1, s2) for s1, s2 in self.draws])  # (B, 2, len(C))
             tail = (1 - level) / 2
-            for j, name in enumerate(("nll", "accuracy")):
-                out[f"{name}_lo"] = np.nanquantile(d[:, j], tail, axis=0)
-                out[f"{name}_hi"] = np.nanquantile(d[:, j], 1 - tail, axis=0)
+            n, p = self.n_runs, self.n_free
+            widen = math.sqrt(n / (n - p)) if interval == "adjusted" and n > p else 1.0
+            for j, (name, point) in enumerate((("nll", nll), ("accuracy", acc))):
+                lo = np.nanquantile(d[:, j], tail, axis=0)
+                hi = np.nanquantile(d[:, j], 1 - tail, axis=0)
+                top = 1.0 if name == "accuracy" else np.inf
+                out[f"{name}_lo"] = np.clip(point + widen * (lo - point), 0.0, top)
+                out[f"{name}_hi"] = np.clip(point + widen * (hi - point), 0.0, top)
         return out
 
     def plot(self, data: Any, path: str | None = None, budgets: Sequence[float] = (), columns=None):
