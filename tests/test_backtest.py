@@ -90,6 +90,8 @@ def test_errors_helper():
 def test_bad_input_names_the_problem():
     with pytest.raises(ValueError, match="leaves 3 training runs for 5 free parameters"):
         lawfit.backtest("chinchilla", RUNS.iloc[:15], holdout=0.8)
+    with pytest.raises(ValueError, match="leaves 3 training runs for 4 free parameters"):  # a tie frees one
+        lawfit.backtest("chinchilla", RUNS.iloc[:15], holdout=0.8, tie={"beta": "alpha"})
     with pytest.raises(ValueError, match="holds out no runs"):
         lawfit.backtest("chinchilla", RUNS, budget=1e40)
     with pytest.raises(ValueError, match="unknown law 'chinchila'.*chinchilla"):

@@ -44,6 +44,26 @@ def test_joint_bootstrap_interval_and_noisy_recovery():
         assert abs(res.stage2.params[k] - v) <= 3 * se[j] + 1e-9, (k, res.stage2.params[k], v, se[j])
 
 
+def test_adjusted_interval_widens_the_percentile_interval_about_the_forecast():
+    d = _data(noise=0.005, seed=4)
+    res = downstream.fit(d, bootstrap=100, seed=2)
+    assert res.n_runs == 60 and res.n_free == 7
+    pct = res.forecast([1e24], interval="percentile")
+    adj = res.forecast([1e24])
+    draws = np.array([res.predict([1e24], s1, s2)[1][0] for s1, s2 in res.draws])
+    assert pct["accuracy_lo"][0] == pytest.approx(np.quantile(draws, 0.025), rel=1e-12)
+    widen = np.sqrt(60 / 53)
+    for side in ("lo", "hi"):
+        for name in ("nll", "accuracy"):
+            expect = pct[name] + widen * (pct[f"{name}_{side}"] - pct[name])
+            np.testing.assert_allclose(adj[f"{name}_{side}"], expect, rtol=1e-12)
+    assert adj["accuracy_hi"][0] - adj["accuracy_lo"][0] > pct["accuracy_hi"][0] - pct["accuracy_lo"][0]
+    with pytest.raises(ValueError, match="interval must be"):
+        res.forecast([1e24], interval="bca")
+    with pytest.raises(ValueError, match="level must"):
+        res.forecast([1e24], level=95)
+
+
 def test_bad_input():
     d = _data()
     with pytest.raises(ValueError, match="accuracy must lie in"):
@@ -69,6 +89,6 @@ def test_command_line(tmp_path):
                         "50", "--json", str(out)], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
-    assert doc["schema"] == "lawfit.downstream/1" and doc["n_bootstrap"] >= 45
+    assert doc["schema"] == "lawfit.downstream/1" and doc["n_bootstrap"] >= 45 and doc["interval"] == "adjusted"
     f = doc["forecasts"][0]
     assert f["accuracy_lo"] <= f["accuracy"] <= f["accuracy_hi"] and "accuracy" in p.stdout

@@ -156,6 +156,7 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
     """
     import pandas as pd
 
+    from .constraints import constraints as _constraints
     from .fitting import fit
 
     law_list = [laws] if isinstance(laws, (str, _laws.Law)) else list(laws)
@@ -210,8 +211,7 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
                     train = train.copy()
                     train[worst] = False
                 n_train = int(train.sum())
-                n_free = sum(1 for p in law.params if (opts.get("fixed") or {}).get(p.name) is None
-                             and (opts.get("fixed") or {}).get(p.internal) is None)
+                n_free = _constraints(law, opts.get("bounds"), opts.get("fixed"), opts.get("tie")).n_free
                 if n_train < n_free:
                     raise ValueError(f"law {law.name!r}: the cut leaves {n_train} training runs for {n_free} free "
                                      f"parameters; hold out fewer runs")

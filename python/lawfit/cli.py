@@ -408,9 +408,9 @@ def _cmd_downstream(args) -> int:
     forecasts: list[dict] = []
     doc = {"schema": "lawfit.downstream/1", "stage1": {k: _clean(v) for k, v in res.stage1.params.items()},
            "stage2": {k: _clean(v) for k, v in res.stage2.params.items()}, "n_bootstrap": len(res.draws),
-           "forecasts": forecasts}
+           "interval": args.interval, "forecasts": forecasts}
     for b in budgets:
-        f = res.forecast([b], level=args.level)
+        f = res.forecast([b], level=args.level, interval=args.interval)
         forecasts.append({k: _clean(float(v[0])) for k, v in f.items()})
     if args.json != "-":
         print("stage 1, nll(C) = E + A / C^alpha: " + ", ".join(f"{k} {v:.6g}" for k, v in res.stage1.params.items()))
@@ -567,6 +567,8 @@ def main(argv=None) -> int:
     p.add_argument("runs", help="CSV with columns C, nll (task NLL of the correct answer) and accuracy")
     p.add_argument("--budget", type=float, action="append", metavar="C", help="forecast at this compute; repeatable")
     p.add_argument("--bootstrap", type=int, metavar="N", help="joint bootstrap with N resamples for intervals")
+    p.add_argument("--interval", default="adjusted", choices=("adjusted", "percentile"),
+                   help="'adjusted' (default) widens the percentile interval by sqrt(n / (n - p))")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level", type=float, default=0.95)
     p.add_argument("--map", action="append", metavar="NAME=COLUMN", help="read C, nll or accuracy from COLUMN")
