@@ -187,7 +187,8 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
         raise ValueError(f"resample must be 'test' or 'both', got {resample!r}")
     if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) < 1):
         raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
-    refit = bool(bootstrap) and resample == "both"
+    n_boot = int(bootstrap) if bootstrap else 0
+    refit = n_boot > 0 and resample == "both"
     if protocols is None:
         protocols = [dict(fit_options, name="default")]
     else:
@@ -219,7 +220,7 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
                     if "bootstrap" in opts:
                         raise ValueError("resample='both' refits with backtest's own bootstrap=; "
                                          "drop 'bootstrap' from the protocol")
-                    res = fit(law, _rows(runs, train), columns=columns or None, bootstrap=int(bootstrap),
+                    res = fit(law, _rows(runs, train), columns=columns or None, bootstrap=n_boot,
                               seed=int(rng.integers(2**63)), **opts)
                 else:
                     res = fit(law, _rows(runs, train), columns=columns or None, **opts)
@@ -231,7 +232,7 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
                 row = {"law": law.name, "protocol": name, "cut": cut,
                        "n_train": n_train, "n_test": n_test, **e, "success": res.success}
                 if bootstrap:
-                    picks = [rng.integers(0, n_test, n_test) for _ in range(int(bootstrap))]
+                    picks = [rng.integers(0, n_test, n_test) for _ in range(n_boot)]
                     if refit:
                         assert res.bootstrap is not None
                         bp = res.bootstrap.params
