@@ -185,8 +185,8 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
         masks = [(None, test)]
     if resample not in ("test", "both"):
         raise ValueError(f"resample must be 'test' or 'both', got {resample!r}")
-    if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) < 1):
-        raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
+    if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) < 0):
+        raise ValueError(f"bootstrap must be a non-negative number of resamples (0: no intervals), got {bootstrap!r}")
     n_boot = int(bootstrap) if bootstrap else 0
     refit = n_boot > 0 and resample == "both"
     if protocols is None:
