@@ -79,6 +79,22 @@ def test_quantile_recovery_on_synthetic_data():
         assert fit.params[k] == pytest.approx(v, rel=0.05), k
 
 
+@pytest.mark.parametrize("loss,kw", [("absolute", {}), ("quantile", {"q": 0.3}),
+                                     ("absolute", {"residual": "linear"})])
+def test_kinked_losses_on_noise_free_data_report_the_perfect_fit_as_converged(loss, kw):
+    # every residual is zero at the optimum: a degenerate vertex (60 zeros for 5 parameters) whose
+    # multipliers are not unique; the fit is perfect and must be reported as such, not as a failed step
+    rng = np.random.default_rng(0)
+    N = np.exp(rng.uniform(np.log(1e7), np.log(1e10), 60))
+    D = np.exp(rng.uniform(np.log(1e9), np.log(1e12), 60))
+    truth = {"E": 1.7, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.28}
+    fit = lawfit.fit("chinchilla", {"N": N, "D": D, "loss": CHIN.predict({"N": N, "D": D}, truth)}, loss=loss, **kw)
+    assert fit.success and fit.n_success >= 0.9 * fit.n_starts
+    assert fit.fun < 1e-12
+    for k, v in truth.items():
+        assert fit.params[k] == pytest.approx(v, rel=1e-8), k
+
+
 def test_linear_squared_beats_least_squares_and_natural_scale_agrees():
     fit = lawfit.fit("chinchilla", RUNS, starts="hoffmann", residual="linear", loss="squared")
     assert fit.success and fit.objective.residual == "linear"
