@@ -92,8 +92,12 @@ def _objective(r, w, a, b) -> float:
 
 
 def _newton(law, con, ds, spec, x, Z, mv, iters: int = 40):
-    """Solve r_Z(x) = 0 over the movable parameters. Returns (x, r, J) or None."""
+    """Solve r_Z(x) = 0 over the movable parameters. Returns (x, r, J) or None.
+
+    Stops when the step is negligible, or when it no longer shrinks once below 1e-8 (relative): Newton's
+    quadratic convergence has reached rounding level, and further steps only wander within it."""
     xs = x.copy()
+    prev = np.inf
     for _ in range(iters):
         r, J = jacobian(law, con, ds, spec, xs)
         if not (np.all(np.isfinite(r[Z])) and np.all(np.isfinite(J[Z]))):
@@ -105,6 +109,10 @@ def _newton(law, con, ds, spec, x, Z, mv, iters: int = 40):
             return None
         if not np.all(np.isfinite(dx)):
             return None
+        step = float(np.max(np.abs(dx) / (1.0 + np.abs(xs[mv]))))
+        if step < 1e-8 and step > 0.25 * prev:  # stalled at rounding level: xs is the solution
+            return xs, r, J
+        prev = step
         xs[mv] += dx
         if np.any(xs < con.lower) or np.any(xs > con.upper):
             return None
