@@ -8,7 +8,7 @@ import pytest
 
 import lawfit
 
-NEW = ["gadre2024", "obsscaling"]
+NEW = ["gadre2024", "obsscaling", "pythia_lambada"]
 
 
 def test_available_lists_bundled_sets():
@@ -82,3 +82,32 @@ def test_power_law_fits_obsscaling_error():
     res = lawfit.fit("power_law_C", runs)
     assert res.success
     assert res.params["alpha"] > 0  # benchmark error falls with training compute
+
+
+def test_pythia_lambada_columns():
+    df = lawfit.datasets.load("pythia_lambada")
+    assert df.groupby("model").size().eq(26).all() and df["model"].nunique() == 16
+    # non-embedding parameters of GPT-NeoX blocks: 70M has 6 layers of width 512, 12B 36 of width 5120
+    n = df.groupby("model")["N"].first()
+    assert n["pythia-70m"] == 6 * (12 * 512**2 + 13 * 512) + 2 * 512 == 18_915_328
+    assert n["pythia-12b"] == 36 * (12 * 5120**2 + 13 * 5120) + 2 * 5120
+    np.testing.assert_array_equal(df["D"], df["step"] * 2**21)
+    assert np.all((df["accuracy"] >= 0) & (df["accuracy"] <= 1)) and np.all(df["nll"] > 0)
+    std = lawfit.datasets.pythia_lambada(deduped=False)
+    assert len(std) == 208 and (std["deduped"] == 0).all()
+    with pytest.raises(ValueError, match="deduped must be"):
+        lawfit.datasets.pythia_lambada(deduped="yes")
+
+
+def test_two_stage_forecast_of_the_largest_pythia_runs():
+    # fit both stages on the standard-Pile checkpoints below 1e22 FLOP (step >= 2000, where accuracy is no
+    # longer zero) and forecast the 10 checkpoints above it (the last 12B and 6.9B ones)
+    df = lawfit.datasets.pythia_lambada(deduped=False)
+    df = df[df["step"] >= 2000]
+    train, test = df[df["C"] < 1e22], df[df["C"] >= 1e22]
+    res = lawfit.downstream.fit(train)
+    assert res.stage1.success and res.stage2.success
+    assert res.stage1.params["alpha"] > 0  # the task NLL falls with compute
+    f = res.forecast(test["C"].to_numpy())
+    err = np.abs(f["accuracy"] / test["accuracy"].to_numpy() - 1)
+    assert len(test) == 10 and err.mean() < 0.05

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Callable
 
-__all__ = ["chinchilla", "gadre2024", "obsscaling", "available", "info", "load", "DatasetInfo"]
+__all__ = ["chinchilla", "gadre2024", "obsscaling", "pythia_lambada", "available", "info", "load", "DatasetInfo"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,31 @@ def obsscaling():
     return _read("obsscaling.csv")
 
 
+def pythia_lambada(deduped: bool | None = None):
+    """LAMBADA results of the Pythia checkpoints (Biderman et al. 2023, "Pythia: A Suite for Analyzing Large
+    Language Models Across Training and Scaling", arXiv:2304.01373): 16 models of 19M to 11B non-embedding
+    parameters, 26 checkpoints each (steps 1 to 143000), zero-shot. For two-stage downstream prediction
+    (:mod:`lawfit.downstream`): ``nll`` is the mean negative log-likelihood of the correct last word (the log
+    of the reported perplexity) and ``accuracy`` the share of last words predicted exactly.
+
+    Columns: model (upstream name), deduped (1: trained on the deduplicated Pile), N (non-embedding
+    parameters, from each model's layer count and width), step, D (tokens seen, step x 2,097,152), C (6 N D),
+    nll, accuracy (0 at the earliest checkpoints: filter, e.g. ``step >= 1000``, before fitting). Derived by
+    ``benchmarks/datasets/make_pythia_lambada.py``. Apache-2.0 licence (``LICENSE.pythia_lambada``).
+
+    Parameters
+    ----------
+    deduped : keep only the models trained on the deduplicated (True) or the standard (False) Pile; both if
+        None.
+    """
+    df = _read("pythia_lambada.csv")
+    if deduped is not None:
+        if not isinstance(deduped, bool):
+            raise ValueError(f"deduped must be True, False or None, got {deduped!r}")
+        df = df[df["deduped"] == int(deduped)].reset_index(drop=True)
+    return df
+
+
 _REGISTRY = {
     "chinchilla": DatasetInfo(
         name="chinchilla",
@@ -148,6 +173,25 @@ _REGISTRY = {
                  "humaneval": "pass@1 (NaN if missing)"},
         n_rows=122,
         loader=obsscaling,
+    ),
+    "pythia_lambada": DatasetInfo(
+        name="pythia_lambada",
+        description="LAMBADA perplexity and accuracy of 16 Pythia models over 26 training checkpoints each, "
+                    "for two-stage downstream prediction",
+        source="repository EleutherAI/pythia, commit a19eecb807ec2c79a39ebf18108816e6ffffc1d5, files "
+               "evals/pythia-v1/*/zero-shot/*.json and models/*/pythia-*.yml "
+               "(benchmarks/datasets/make_pythia_lambada.py)",
+        citation="Biderman, Schoelkopf, Anthony, Bradley, O'Brien et al. (2023), Pythia: A Suite for Analyzing "
+                 "Large Language Models Across Training and Scaling, arXiv:2304.01373; Paperno et al. (2016), "
+                 "The LAMBADA dataset, arXiv:1606.06031",
+        licence="Apache-2.0, Copyright 2023 EleutherAI (LICENSE.pythia_lambada); the upstream README extends "
+                "it to every copyrightable artifact of the repository",
+        columns={"model": "upstream model name", "deduped": "1: deduplicated Pile, 0: standard",
+                 "N": "non-embedding parameters", "step": "training step", "D": "tokens seen (step x 2^21)",
+                 "C": "training FLOP (6ND)", "nll": "mean NLL of the correct last word (log perplexity)",
+                 "accuracy": "share of last words predicted exactly"},
+        n_rows=416,
+        loader=pythia_lambada,
     ),
 }
 
