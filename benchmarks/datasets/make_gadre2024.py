@@ -18,10 +18,11 @@ Reads exp_data/models/*.json (one file per training run) and exp_data/evals/eval
 Rows are sorted by dataset, N, D; the output is deterministic.
 """
 
-import csv
 import json
 import sys
 from pathlib import Path
+
+from common import output_path, write_rows
 
 DATASETS = {"c4_original": "c4", "rpj": "rpj", "rw_original": "rw"}
 
@@ -52,16 +53,9 @@ def main(argv: list[str]) -> None:
     if len(argv) not in (2, 3):
         raise SystemExit(__doc__)
     root = Path(argv[1])
-    default = Path(__file__).resolve().parents[2] / "python/lawfit/datasets/gadre2024.csv"
-    out = Path(argv[2]) if len(argv) == 3 else default
     rows = [row(p, root / "exp_data/evals") for p in sorted((root / "exp_data/models").glob("*.json"))]
     rows.sort(key=lambda r: (r["dataset"], r["N"], r["D"]))
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-    print(f"wrote {len(rows)} rows to {out}")
+    write_rows(rows, output_path(argv, "gadre2024"))
 
 
 if __name__ == "__main__":

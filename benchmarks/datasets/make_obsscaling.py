@@ -21,7 +21,8 @@ Rows keep the upstream order; the output is deterministic.
 
 import csv
 import sys
-from pathlib import Path
+
+from common import output_path, write_rows
 
 DROP = {"cerebras/btlm-3b-8k-base"}
 BENCH = {"MMLU": "mmlu", "ARC-C": "arc_c", "HellaSwag": "hellaswag", "Winograd": "winograd",
@@ -31,8 +32,6 @@ BENCH = {"MMLU": "mmlu", "ARC-C": "arc_c", "HellaSwag": "hellaswag", "Winograd":
 def main(argv: list[str]) -> None:
     if len(argv) not in (2, 3):
         raise SystemExit(__doc__)
-    default = Path(__file__).resolve().parents[2] / "python/lawfit/datasets/obsscaling.csv"
-    out = Path(argv[2]) if len(argv) == 3 else default
     rows = []
     with open(argv[1], newline="") as fh:
         for r in csv.DictReader(fh):
@@ -45,11 +44,7 @@ def main(argv: list[str]) -> None:
             for src, dst in BENCH.items():
                 row[dst] = repr(float(r[src])) if r[src] else ""
             rows.append(row)
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    print(f"wrote {len(rows)} rows to {out}")
+    write_rows(rows, output_path(argv, "obsscaling"))
 
 
 if __name__ == "__main__":

@@ -23,12 +23,13 @@ One row per (model, checkpoint) with step > 0 (step 0 is the untrained model, ze
 Rows are sorted by model name and step; the output is deterministic.
 """
 
-import csv
 import json
 import math
 import re
 import sys
 from pathlib import Path
+
+from common import output_path, write_rows
 
 TOKENS_PER_STEP = 1024 * 2048
 
@@ -45,8 +46,6 @@ def main(argv: list[str]) -> None:
     if len(argv) not in (2, 3):
         raise SystemExit(__doc__)
     root = Path(argv[1])
-    default = Path(__file__).resolve().parents[2] / "python/lawfit/datasets/pythia_lambada.csv"
-    out = Path(argv[2]) if len(argv) == 3 else default
     rows = []
     for d in sorted((root / "evals" / "pythia-v1").iterdir()):
         m = re.fullmatch(r"pythia-([0-9.]+[mb])(-deduped|-bf16)?", d.name)
@@ -65,14 +64,10 @@ def main(argv: list[str]) -> None:
                 continue
             tokens = step * TOKENS_PER_STEP
             rows.append({"model": d.name, "deduped": int(m.group(2) == "-deduped"), "N": n, "step": step,
-                         "D": tokens, "C": repr(6.0 * n * tokens), "nll": repr(math.log(lam["ppl"])),
-                         "accuracy": repr(float(lam["acc"]))})
+                         "D": tokens, "C": 6.0 * n * tokens, "nll": math.log(lam["ppl"]),
+                         "accuracy": float(lam["acc"])})
     rows.sort(key=lambda r: (r["model"], r["step"]))
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    print(f"wrote {len(rows)} rows to {out}")
+    write_rows(rows, output_path(argv, "pythia_lambada"))
 
 
 if __name__ == "__main__":
