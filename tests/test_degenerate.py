@@ -202,6 +202,25 @@ def test_cli_exits_non_zero_on_an_unidentified_fit(tmp_path):
 
 
 # -- sandwich --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("loss", ["huber", "squared", "cauchy"])
+def test_a_perfect_fit_is_converged_not_a_failed_step(loss):
+    # noise-free data of an ill-conditioned law: many starts reach the truth to rounding (f ~ 1e-30), where
+    # the solver's relative stopping tests see only rounding noise; the objective floor of a perfect fit
+    # (every residual within 1000 ulps) stops them as converged instead of STEP_FAILED or MAX_ITERATIONS
+    rng = np.random.default_rng(0)
+    C = np.exp(rng.uniform(np.log(1e17), np.log(1e22), 80))
+    law = lawfit.laws.get("broken_power_law_C")
+    # the law's best fit to the bundled runs: a break below the data (d1 ~ 268 FLOP, f1 ~ 0), not identified
+    truth = {"E": 1.74, "A": 3.09e3, "c0": 0.28, "c1": -0.116, "d1": 268.0, "f1": 1e-30}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdentifiabilityWarning)
+        res = lawfit.fit(law, {"C": C, "loss": law.predict({"C": C}, truth)}, loss=loss)
+    perfect = res.start_fun < 1e-25
+    assert perfect.sum() >= 20
+    assert np.all(engine.is_success(res.start_status[perfect]))
+    assert res.success and res.fun < 1e-25
+
+
 def test_sandwich_refuses_a_singular_hessian():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LawfitWarning)

@@ -167,6 +167,7 @@ public:
 
     std::int64_t set_points(const DataView& data, const double* weights) override {
         m_ = gather_points(data, weights, feat_, y_, w_, &mpad_);
+        floor_ = rounding_floor(lk_.loss, y_.data(), w_.data(), m_);
         return m_;
     }
 
@@ -321,6 +322,7 @@ public:
 
     void set_curvature(double c) override { lk_.curvature = c; }
     double objective_size() const override { return objective_size_; }
+    double objective_floor() const override { return floor_; }
 
 private:
     struct Basis {
@@ -634,5 +636,6 @@ private:
     std::vector<double> accA_, accQ_;
     std::vector<double> feat_, y_, w_;
     std::int64_t m_ = 0, mpad_ = 0;
+    double floor_ = -INFINITY;  // see objective_floor()
     double objective_size_ = 0.0;
 };

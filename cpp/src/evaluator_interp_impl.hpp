@@ -56,6 +56,7 @@ public:
 
     std::int64_t set_points(const DataView& data, const double* weights) override {
         m_ = gather_points(data, weights, feat_, y_, w_, &mpad_);
+        floor_ = rounding_floor(lk_.loss, y_.data(), w_.data(), m_);
         return m_;
     }
 
@@ -118,6 +119,7 @@ public:
 
     void set_curvature(double c) override { lk_.curvature = c; }
     double objective_size() const override { return objective_size_; }
+    double objective_floor() const override { return floor_; }
 
 private:
     void broadcast(int i) {
@@ -438,6 +440,7 @@ private:
     int mode_ = 0;
     int fused_root_ = -1;  // the root node, when it is a pointwise log-sum-exp
     LossKernel lk_;
+    double floor_ = -INFINITY;  // see objective_floor()
     double objective_size_ = 0.0;  // see objective_size()
     double* rrs_ = nullptr;  // Huber likelihood: w d2 rho / dv ds per point
     mutable std::vector<const double*> fv_ = std::vector<const double*>(prog_.code.size(), nullptr);

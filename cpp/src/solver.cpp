@@ -188,6 +188,7 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
     ev.set_curvature(curv);
     double f = evaluate_free(ev, map, x, 2, g, H);
     double fs = ev.objective_size();  // size of f for the relative tests (see Evaluator::objective_size)
+    const double floor = ev.objective_floor();
     out.nfev = 1;
     out.fun = f;
     if (!std::isfinite(f) || !all_finite(n, g) || !all_finite(n * n, H)) {
@@ -438,11 +439,14 @@ FitOutcome solve(Evaluator& ev, const ParamMap& map, const SolverOptions& opt, d
                 }
                 // Nothing left to gain at this scale: converged when the model predicts only rounding-level
                 // decrease, else the trust region collapsed.
-                status = pred <= 1e3 * kEps * fs ? Status::converged : Status::step_failed;
+                // A perfect fit (f at the floor of rounding, Evaluator::objective_floor) is converged too: its
+                // relative tests see only rounding noise.
+                status = pred <= 1e3 * kEps * fs || f <= floor ? Status::converged : Status::step_failed;
                 break;
             }
         }
     }
+    if (status == Status::max_iterations && f <= floor) status = Status::converged;  // perfect, within rounding
     ev.set_curvature(0.0);
     out.fun = f;
     std::uint32_t mask = 0;

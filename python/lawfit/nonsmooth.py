@@ -210,9 +210,6 @@ def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int
     best_x, best_f = x0, _objective(r0[act], w[act], a, b)
     if not np.isfinite(best_f):
         return best_x, best_f, False
-    floor = _rounding_floor(ds, spec)
-    if _perfect(r0, act, floor):  # every residual is rounding: no vertex to find, F is at its minimum
-        return best_x, best_f, True
     span = np.maximum(np.abs(con.lower), np.abs(con.upper))
     tiny = 1e-12 * np.where(np.isfinite(span), np.maximum(span, 1.0), 1.0)
     held = (x0 <= con.lower + tiny) | (x0 >= con.upper - tiny)
@@ -220,7 +217,7 @@ def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int
     m = int(mv.sum())
     cand = np.flatnonzero(act)
     if m == 0 or cand.size < m:
-        return best_x, best_f, False
+        return best_x, best_f, _perfect(r0, act, _rounding_floor(ds, spec))
     order = cand[np.argsort(np.abs(r0[cand]), kind="stable")]
     unit = 1.0 if spec.residual == "log" else float(np.median(np.abs(ds.raw_loss)))
     k = int(np.sum(np.abs(r0[order[:m]]) <= 10 * CONTINUATION[-1] * unit))
@@ -245,7 +242,9 @@ def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int
             x, f, ok = _vertex(law, con, ds, spec, w, x0, z, mv, held, tiny, best_f, tol, max_exchanges)
         if ok:
             return x, f, True
-    return x0, best_f, False
+    # every residual at rounding level (a perfect fit, e.g. noise-free data): F (>= 0) is at its minimum even
+    # where no vertex step got further
+    return x0, best_f, _perfect(r0, act, _rounding_floor(ds, spec))
 
 
 def _vertex(law, con, ds, spec, w, x0, Z, mv, held, tiny, best_f, tol, max_exchanges):

@@ -7,6 +7,7 @@
 // structurally non-zero gradient and Hessian entries as arrays over the block, so every inner loop runs over
 // points and vectorises. Node values that do not depend on the data are computed once per call.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,6 +40,10 @@ public:
     // A positive size of the last objective for relative stopping tests: the objective itself, except for
     // the Huber likelihood, whose additive constants (log sigma, log Z) are left out.
     virtual double objective_size() const = 0;
+    // The objective of a perfect fit of the points set by set_points, as rounding leaves it (rounding_floor in
+    // loss.hpp): a fit whose stopping tests fail there (trust region collapsed, iteration limit) is converged
+    // all the same when its objective is at or below it. -inf: no such floor.
+    virtual double objective_floor() const { return -INFINITY; }
 };
 
 // Picks the fastest implementation this CPU supports (AVX2+FMA build or the generic build).

@@ -69,7 +69,7 @@ def _make_kernels(objective, NP):
 
     @cuda.jit
     def fit_kernel(p0, count, S, starts, per_row, row_ptr, pidx, pw, feat, target, fi, fv, nf, lower, upper,
-                   scale, hdelta, asym, log_z, max_iter, xtol, ftol, radius0, irls, switch_rtol,
+                   scale, floor, hdelta, asym, log_z, max_iter, xtol, ftol, radius0, irls, switch_rtol,
                    ox, ofun, ostatus, onit, onfev, omask):
         t = cuda.grid(1)
         if t >= count:
@@ -94,7 +94,7 @@ def _make_kernels(objective, NP):
         else:
             status, nit, nfev, f, mask = solve(x, fi, fv, nf, lower, upper, scale, feat, target, pidx, pw, q0, q1,
                                                hdelta, asym, log_z, max_iter, xtol, ftol, radius0, irls,
-                                               switch_rtol)
+                                               switch_rtol, floor[r])
         for j in range(nf):
             ox[t, j] = x[j]
         ofun[t] = f

@@ -287,8 +287,9 @@ def make_solve(objective, NP):
     # that provides cuda.local.array; the helpers above are plain functions there.
     @cuda.jit(device=True)
     def solve(x, fi, fv, n, lo, hi, D, feat, target, pidx, pw, q0, q1, hdelta, asym, log_z, max_iter, xtol,
-              ftol, radius0, irls, switch_rtol):
-        """One fit from x (clipped into the bounds; the solution on return).
+              ftol, radius0, irls, switch_rtol, floor):
+        """One fit from x (clipped into the bounds; the solution on return). ``floor``: the objective of a
+        perfect fit as rounding leaves it (Evaluator::objective_floor).
         Returns (status, nit, nfev, fun, at_bound mask)."""
         g = cuda.local.array(NP, float64)
         H = cuda.local.array(NPP, float64)
@@ -570,8 +571,11 @@ def make_solve(objective, NP):
                         continue
                     # Nothing left to gain at this scale: converged when the model predicts only
                     # rounding-level decrease, else the trust region collapsed.
-                    status = CONVERGED if pred <= 1e3 * EPS * fs else STEP_FAILED
+                    # A perfect fit (f at the floor of rounding) is converged too.
+                    status = CONVERGED if pred <= 1e3 * EPS * fs or f <= floor else STEP_FAILED
                     break
+        if status == MAX_ITER and f <= floor:  # perfect, within rounding
+            status = CONVERGED
         mask = 0
         for j in range(n):
             if x[j] <= lo[j] or x[j] >= hi[j]:

@@ -165,6 +165,24 @@ def _loss(loss):
     return kind, param, asymmetry, int(loss.residual), log_z, bool(_core.LOSS_CURVATURE[name])
 
 
+def _floors(loss, target: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Per weight row, the objective of a perfect fit as rounding leaves it (``rounding_floor`` in
+    cpp/include/lawfit/loss.hpp): the solver stops as converged at or below it. -inf for the likelihood."""
+    from .. import _core
+    from ..losses import REGISTRY
+
+    R = 1 if weights is None else weights.shape[0]
+    kind, param, asymmetry = int(loss.kind), float(loss.param), float(loss.asymmetry)
+    if kind == int(_core.LOSS_KINDS["huber_likelihood"]):
+        return np.full(R, -np.inf)
+    kernel = next(k for k, v in _core.LOSS_KINDS.items() if v == kind)
+    rho = next(d.rho for d in REGISTRY.values() if d.kernel == kernel and not d.fits_sigma)
+    t = 1e3 * np.finfo(float).eps * np.maximum(1.0, np.abs(target))
+    with np.errstate(all="ignore"):
+        per_point = np.maximum(asymmetry * rho(t, param), rho(-t, param))
+    return np.full(R, per_point.sum()) if weights is None else weights @ per_point
+
+
 def _rows(weights: np.ndarray | None, n: int):
     """Weight rows compressed to their non-zero entries, the points the C++ evaluator gathers: row_ptr
     (rows + 1), point indices (uint16 when they fit) and weights (float32 when every value is exactly a
@@ -276,8 +294,9 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
         return out
 
     row_ptr, pidx, pw = _rows(weights, n)
-    d_feat, d_target, d_row_ptr, d_pidx, d_pw, d_starts, d_fi, d_fv, d_lo, d_hi, d_scale = _to_device(
-        features, target, row_ptr, pidx, pw, starts, free_index, fixed_value, lower, upper, scale)
+    d_feat, d_target, d_row_ptr, d_pidx, d_pw, d_starts, d_fi, d_fv, d_lo, d_hi, d_scale, d_floor = _to_device(
+        features, target, row_ptr, pidx, pw, starts, free_index, fixed_value, lower, upper, scale,
+        _floors(loss, target, weights))
     chunk = max(1, min(int(CHUNK_FITS), total))
     sx = _nbcuda.device_array((chunk, nf), dtype=np.float64)
     sfun = _nbcuda.device_array(chunk, dtype=np.float64)
@@ -291,8 +310,8 @@ def minimize(program: Any, features: npt.ArrayLike, target: npt.ArrayLike, weigh
     for p0 in range(0, total, chunk):
         count = min(chunk, total - p0)
         _k.launch(kern.fit, count, p0, count, S, d_starts, per_row, d_row_ptr, d_pidx, d_pw, d_feat, d_target,
-                  d_fi, d_fv, nf, d_lo, d_hi, d_scale, delta, asymmetry, log_z, max_iter, xtol, ftol, radius0, irls,
-                  switch_rtol, sx, sfun, sstatus, snit, snfev, smask)
+                  d_fi, d_fv, nf, d_lo, d_hi, d_scale, d_floor, delta, asymmetry, log_z, max_iter, xtol, ftol,
+                  radius0, irls, switch_rtol, sx, sfun, sstatus, snit, snfev, smask)
         if keep_all:
             for d, h in ((sx, x), (sfun, fun), (sstatus, status), (snit, nit), (snfev, nfev), (smask, at_bound)):
                 d[:count].copy_to_host(h[p0:p0 + count])
