@@ -110,6 +110,11 @@ def test_command_line(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["schema"] == "lawfit.backtest/1" and [r["law"] for r in doc["results"]] == ["chinchilla", "kaplan"]
     assert "chinchilla" in p.stdout and "mape" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "lawfit", "backtest", str(csv), "--bootstrap", "20", "--resample",
+                        "both", "--json", "-"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    row = json.loads(p.stdout)["results"][0]
+    assert row["n_refits"] == 20 and row["mape_ci"][0] <= row["mape"] <= row["mape_ci"][1]
     p = subprocess.run([sys.executable, "-m", "lawfit", "backtest", str(csv), "--laws", "nolaw"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2 and "unknown law" in p.stderr and "Traceback" not in p.stderr
