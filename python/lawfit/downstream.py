@@ -21,6 +21,7 @@ coverage of the nominal 95 % interval from about 0.90 to about 0.95 (``benchmark
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from . import laws as _laws
 from .data import column
+from .warnings import LawfitWarning
 
 __all__ = ["fit", "DownstreamResult", "sigmoid_law", "nll_law"]
 
@@ -169,7 +171,9 @@ def fit(data: Any, *, bootstrap: int | None = None, seed=0,
             if np.count_nonzero(w) < 5:
                 continue
             try:
-                b1, b2 = _fit_stages(C, nll, acc, w, stage1_starts=start1)
+                with warnings.catch_warnings():  # conditioning warnings are the full-data fit's to give
+                    warnings.simplefilter("ignore", LawfitWarning)
+                    b1, b2 = _fit_stages(C, nll, acc, w, stage1_starts=start1)
             except ValueError:  # a resample that does not identify a stage
                 continue
             if b1.success and b2.success and all(math.isfinite(v) for v in b1.params.values()):
