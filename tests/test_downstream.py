@@ -64,6 +64,21 @@ def test_adjusted_interval_widens_the_percentile_interval_about_the_forecast():
         res.forecast([1e24], level=95)
 
 
+def test_batched_joint_bootstrap_equals_refitting_each_resample():
+    d = _data(noise=0.005, seed=5)
+    res = downstream.fit(d, bootstrap=30, seed=4)
+    rng = np.random.default_rng(4)  # the same resamples, refitted one at a time with every grid start
+    n = d["C"].size
+    W = [np.bincount(rng.choice(n, n, replace=True), minlength=n).astype(float) for _ in range(30)]
+    assert len(res.draws) == 30
+    for w, (p1, p2) in zip(W, res.draws):
+        r1, r2 = downstream._fit_stages(d["C"], d["nll"], d["accuracy"], w, stage1_starts=res.stage1.x[None, :])
+        for k, v in r1.params.items():
+            assert p1[k] == pytest.approx(v, rel=1e-6), k
+        for k, v in r2.params.items():
+            assert p2[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
+
+
 def test_bad_input():
     d = _data()
     with pytest.raises(ValueError, match="accuracy must lie in"):
