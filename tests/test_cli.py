@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lawfit
@@ -103,6 +104,24 @@ def test_laws_lists_the_catalogue():
     assert out.returncode == 0
     assert all(name in out.stdout for name in lawfit.laws.available())
     assert np.all([line.count("L(") == 1 for line in out.stdout.strip().splitlines()])
+
+
+def test_datasets_lists_describes_and_writes_bundled_data(tmp_path):
+    out = run("datasets")
+    assert out.returncode == 0
+    assert [line.split()[0] for line in out.stdout.strip().splitlines()] == lawfit.datasets.available()
+    out = run("datasets", "gadre2024")
+    assert out.returncode == 0 and "licence: MIT" in out.stdout and "arXiv:2403.08540" in out.stdout
+    path = tmp_path / "g.csv"
+    out = run("datasets", "gadre2024", "--csv", str(path))
+    assert out.returncode == 0 and "104 rows" in out.stdout
+    pd.testing.assert_frame_equal(pd.read_csv(path), lawfit.datasets.load("gadre2024"))  # exact round trip
+    out = run("fit", str(path), "--starts", "hoffmann")  # the written table is a valid input
+    assert out.returncode == 0, out.stderr
+    out = run("datasets", "nope")
+    assert out.returncode == 2 and "unknown data set 'nope'" in out.stderr and "chinchilla" in out.stderr
+    out = run("datasets", "--csv", str(path))
+    assert out.returncode == 2 and "needs a data set name" in out.stderr
 
 
 def test_optimal_from_a_saved_fit(csv, tmp_path):

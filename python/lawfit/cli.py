@@ -433,6 +433,33 @@ def _cmd_laws(args) -> int:
     return 0
 
 
+def _cmd_datasets(args) -> int:
+    from . import datasets
+
+    if args.name is None:
+        if args.csv:
+            raise ValueError("--csv needs a data set name: lawfit datasets NAME --csv OUT")
+        for name in datasets.available():
+            d = datasets.info(name)
+            print(f"{name:<16} {d.n_rows:>4} rows  {', '.join(d.columns)}")
+        return 0
+    d = datasets.info(args.name)
+    if not args.csv:
+        print(d)
+        return 0
+    text = datasets.load(args.name).to_csv(index=False)
+    if args.csv == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        with open(args.csv, "w", newline="") as fh:
+            fh.write(text)
+    except OSError as err:
+        raise ValueError(f"cannot write {args.csv}: {err.strerror}") from None
+    print(f"wrote {d.n_rows} rows of {args.name} to {args.csv} (licence: {d.licence})")
+    return 0
+
+
 def _bootstrap_options(args) -> dict:
     opts: dict = {"strategy": args.strategy}
     if args.strategy == "pruned":
@@ -577,6 +604,10 @@ def main(argv=None) -> int:
     p.set_defaults(func=_cmd_downstream)
     p = sub.add_parser("laws", help="list the built-in laws")
     p.set_defaults(func=_cmd_laws)
+    p = sub.add_parser("datasets", help="list the bundled data sets, describe one, or write it as CSV")
+    p.add_argument("name", nargs="?", help="a bundled data set (lawfit datasets lists them)")
+    p.add_argument("--csv", metavar="OUT", help="write the data set as CSV ('-': stdout)")
+    p.set_defaults(func=_cmd_datasets)
     args = parser.parse_args(argv)
     from .backends import BackendUnavailable
 
