@@ -9,6 +9,7 @@ from scipy.optimize import least_squares, minimize as sp_minimize
 
 import lawfit
 from lawfit import _core, engine, losses
+from lawfit.starts import hoffmann_grid
 
 import reference as ref  # tests/reference.py
 
@@ -93,6 +94,22 @@ def test_kinked_losses_on_noise_free_data_report_the_perfect_fit_as_converged(lo
     assert fit.fun < 1e-12
     for k, v in truth.items():
         assert fit.params[k] == pytest.approx(v, rel=1e-8), k
+
+
+@pytest.mark.parametrize("kw", [{"loss": "huber", "residual": "linear"}, {"loss": "squared", "residual": "linear"},
+                                {"loss": "asymmetric_huber", "asymmetry": 10.0}])
+def test_failed_far_starts_are_rescued_through_hoffmanns_problem(kw):
+    # direct fits from far grid starts stop at the iteration limit (Huber on linear residuals: 1861 of 4500);
+    # refitted from Hoffmann's problem's end point, every start converges
+    grid = hoffmann_grid(CHIN)
+    allf = lawfit.minimize(CHIN, RUNS, grid, keep="all", **kw)
+    assert np.all(allf.success)
+    rescued = np.flatnonzero(allf.nit[0] > _core.SOLVER["max_iter"])  # ran out once, then the homotopy
+    assert rescued.size > 0
+    best = lawfit.minimize(CHIN, RUNS, grid, keep="best", **kw)
+    assert best.fun[0] == allf.fun.min()
+    one = lawfit.minimize(CHIN, RUNS, grid[rescued[:1]], keep="best", **kw)  # a row whose only start failed
+    assert one.success[0] and one.fun[0] == pytest.approx(allf.fun[0, rescued[0]], rel=1e-12)
 
 
 def test_linear_squared_beats_least_squares_and_natural_scale_agrees():
