@@ -34,6 +34,7 @@ CASES = {
     "asymmetric_huber": {"asymmetry": 10.0},
     "huber_likelihood": {},
     "squared, linear residual": {"loss": "squared", "residual": "linear"},
+    "huber, linear residual": {"loss": "huber", "residual": "linear"},
     "absolute, linear residual": {"loss": "absolute", "residual": "linear"},
 }
 N_SCIPY = 20
