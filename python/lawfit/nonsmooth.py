@@ -69,7 +69,7 @@ def jacobian(law, con, ds, spec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     with np.errstate(all="ignore"):
         pred = program_predict(law.program, ds.features, _full_complex(con, X))  # (nf, n)
         dlog = np.imag(pred) / h
-        r = residuals(law, con, ds, spec, x)
+        r = spec.residuals(np.real(pred[0]), ds)  # the real part is the prediction at x (to rounding)
         if spec.residual == "linear":
             dlog = dlog * (r + ds.raw_loss)[None, :]  # d L_hat = L_hat d log L_hat
     return r, np.ascontiguousarray(dlog.T)
