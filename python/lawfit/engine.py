@@ -484,7 +484,7 @@ def _screen(law, ds, spec, con, free, w, k: int, threads: int, backend: str):
     R = 1 if w is None else w.shape[0]
     S = free.shape[-2]
     k = min(k, S)
-    core = backends.get(backend, S)
+    core = backends.get(backend, R * S)  # "auto": the backend the whole batch of evaluations calls for
     program = backends.program_for(core, law)
     target = spec.target(ds)
     idx = np.empty((R, k), dtype=np.int64)
