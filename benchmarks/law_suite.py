@@ -33,14 +33,15 @@ def cases():
 
 
 def laws_for(columns) -> list[str]:
-    """Catalogue laws whose variables are all columns, one name per distinct law."""
+    """Catalogue laws whose variables are all columns, by their own names (aliases such as ``saturating`` for
+    ``saturating_C`` once)."""
     seen, out = set(), []
     for name in lawfit.laws.available():
         law = lawfit.laws.get(name)
         if law.name in seen or not set(law.variables) <= set(columns):
             continue
         seen.add(law.name)
-        out.append(name)
+        out.append(law.name)
     return out
 
 

@@ -144,3 +144,26 @@ def test_dataset_registry():
             continue
         res = lawfit.backtest("chinchilla", data, holdout=0.2)
         assert res.table["success"].all()
+
+
+def test_law_suite_runs_every_law_on_every_loss_data_set():
+    """benchmarks/law_suite.py keeps working: one row per (data set, law with those variables), each a
+    successful backtest or a row that says why the law is not identified."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "law_suite.py"
+    spec = importlib.util.spec_from_file_location("law_suite", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    table = mod.run()
+    names = [n for n, _ in mod.cases()]
+    assert set(table["dataset"]) == set(names) and "chinchilla" in names and "gadre2024/c4" in names
+    for name, runs in mod.cases():
+        part = table[table["dataset"] == name]
+        assert sorted(part["law"]) == sorted(mod.laws_for(runs.columns))
+        failed = part[~part["success"].astype(bool)]
+        assert failed["note"].str.contains("not identified|distinct point").all(), failed
+        assert part["success"].astype(bool).sum() >= len(part) - 1
+        row = part[part["law"] == "chinchilla"].iloc[0]
+        assert row["success"] and 0 < row["mape"] < 5
