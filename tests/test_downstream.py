@@ -107,3 +107,19 @@ def test_command_line(tmp_path):
     assert doc["schema"] == "lawfit.downstream/1" and doc["n_bootstrap"] >= 45 and doc["interval"] == "adjusted"
     f = doc["forecasts"][0]
     assert f["accuracy_lo"] <= f["accuracy"] <= f["accuracy_hi"] and "accuracy" in p.stdout
+
+
+def test_same_seed_same_forecast_for_any_thread_count(monkeypatch):
+    d = _data(noise=0.005, seed=6)
+    out = []
+    for n in ("1", "2", "3"):
+        monkeypatch.setenv("LAWFIT_NUM_THREADS", n)
+        res = downstream.fit(d, bootstrap=40, seed=9)
+        bt = lawfit.backtest("saturating_C", {"C": d["C"], "loss": d["nll"]}, holdout=0.2, bootstrap=40, seed=9,
+                             resample="both")
+        out.append((res.forecast([1e24]), res.draws, bt.table))
+    for f, draws, table in out[1:]:
+        for k, v in out[0][0].items():
+            np.testing.assert_array_equal(f[k], v)
+        assert draws == out[0][1]
+        assert table.equals(out[0][2])
