@@ -107,6 +107,12 @@ def test_command_line(tmp_path):
     assert doc["schema"] == "lawfit.downstream/1" and doc["n_bootstrap"] >= 45 and doc["interval"] == "adjusted"
     f = doc["forecasts"][0]
     assert f["accuracy_lo"] <= f["accuracy"] <= f["accuracy_hi"] and "accuracy" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "lawfit", "downstream", str(csv), "--cut", "1e22", "--cut", "1e21",
+                        "--bootstrap", "30", "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(out.read_text())["backtest"]
+    assert [r["cut"] for r in rows] == [1e22, 1e21] and isinstance(rows[0]["n_train"], int)
+    assert 0 <= rows[0]["coverage"] <= 1 and "inside their intervals" in p.stdout
 
 
 def test_same_seed_same_forecast_for_any_thread_count(monkeypatch):
@@ -123,3 +129,26 @@ def test_same_seed_same_forecast_for_any_thread_count(monkeypatch):
             np.testing.assert_array_equal(f[k], v)
         assert draws == out[0][1]
         assert table.equals(out[0][2])
+
+
+def test_backtest_of_the_two_stage_forecast():
+    ckpt = lawfit.datasets.pythia_lambada(deduped=False)
+    ckpt = ckpt[ckpt["step"] >= 2000]
+    bt = downstream.backtest(ckpt, budget=[3e21, 1e22], bootstrap=100, seed=0)
+    assert list(bt.table["cut"]) == [3e21, 1e22] and list(bt.table["n_test"]) == [29, 10]
+    for _, row in bt.table.iterrows():
+        p = bt.predictions[row["cut"]]
+        r = p["accuracy_predicted"] / p["accuracy"] - 1
+        assert row["mape"] == pytest.approx(100 * np.mean(np.abs(r)), rel=1e-12)
+        assert row["bias"] == pytest.approx(100 * np.mean(r), rel=1e-12)
+        inside = (p["accuracy_lo"] <= p["accuracy"]) & (p["accuracy"] <= p["accuracy_hi"])
+        assert row["coverage"] == pytest.approx(inside.mean())
+        assert row["n_train"] == int(np.sum(ckpt["C"] < row["cut"]))
+    # below 3e21 FLOP the irreducible NLL is not identified: some draws have E = exp(log E) = 0, which has no
+    # natural-scale log; they forecast from their internal parameters all the same
+    fit = bt.fits[3e21]
+    assert any(d[0]["E"] == 0.0 for d in fit.draws) and np.all(np.isfinite(bt.predictions[3e21]["accuracy_lo"]))
+    with pytest.raises(ValueError, match="leaves 4 training runs; two-stage prediction needs at least 5"):
+        downstream.backtest(ckpt, budget=float(np.sort(ckpt["C"])[4]))
+    with pytest.raises(ValueError, match="holds out no runs"):
+        downstream.backtest(ckpt, budget=1e30)

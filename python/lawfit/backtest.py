@@ -15,7 +15,8 @@ Errors on the held-out runs, with r_i = L_hat_i / L_i - 1 (the relative error of
 - ``worst``: 100 max |r_i| (percent).
 
 With ``bootstrap=n`` each error gets a percentile interval from n resamples of the held-out runs (the spread
-that comes from which runs happened to be held out; the fit is not refitted). ``protocols`` repeats the
+that comes from which runs happened to be held out), and with ``resample="both"`` also from refits on
+resamples of the training runs (the fit's own uncertainty). ``protocols`` repeats the
 backtest under other fitting choices (loss, delta, residual, starts, dropped runs, ...) to show how much a
 forecast depends on them.
 """
@@ -58,6 +59,34 @@ def _rows(data: Any, mask: np.ndarray):
     if hasattr(data, "iloc"):
         return data.loc[mask].reset_index(drop=True)
     return {k: np.asarray(v)[mask] for k, v in data.items()}
+
+
+def cuts(C: np.ndarray, holdout: float | None = 0.2, budget: float | Sequence[float] | None = None
+         ) -> list[tuple[float | None, np.ndarray]]:
+    """The backtest's splits of runs with compute ``C``: (cut, held-out mask) per cut; ``cut`` is None for a
+    holdout fraction. A cut that holds out no run is a ValueError naming it."""
+    n = C.size
+    masks: list[tuple[float | None, np.ndarray]]
+    if budget is not None:
+        given: list[Any] = list(budget) if isinstance(budget, (list, tuple, np.ndarray)) else [budget]
+        values = [float(b) for b in given]
+        for b in values:
+            if not (math.isfinite(b) and b > 0):
+                raise ValueError(f"budget must be a positive compute, got {b!r}")
+        masks = [(b, C >= b) for b in values]
+    else:
+        if holdout is None or not (0 < float(holdout) < 1):
+            raise ValueError(f"holdout must be a fraction in (0, 1), got {holdout!r}")
+        k = int(round(float(holdout) * n))
+        order = np.argsort(C, kind="stable")
+        test = np.zeros(n, dtype=bool)
+        test[order[n - k:]] = True
+        masks = [(None, test)]
+    for cut, test in masks:
+        if not test.any():
+            raise ValueError(f"the cut {'holdout' if cut is None else f'budget={cut:g}'} holds out no runs "
+                             f"(compute ranges {C.min():.3g} to {C.max():.3g})")
+    return masks
 
 
 def errors(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
@@ -166,23 +195,7 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
     columns = dict(columns or {})
     C = _compute(runs, columns)
     obs_all = column(runs, columns.get("loss", "loss"), "observed loss")
-    n = C.size
-    masks: list[tuple[float | None, np.ndarray]]
-    if budget is not None:
-        given: list[Any] = list(budget) if isinstance(budget, (list, tuple, np.ndarray)) else [budget]
-        cuts = [float(b) for b in given]
-        for b in cuts:
-            if not (math.isfinite(b) and b > 0):
-                raise ValueError(f"budget must be a positive compute, got {b!r}")
-        masks = [(b, C >= b) for b in cuts]
-    else:
-        if holdout is None or not (0 < float(holdout) < 1):
-            raise ValueError(f"holdout must be a fraction in (0, 1), got {holdout!r}")
-        k = int(round(float(holdout) * n))
-        order = np.argsort(C, kind="stable")
-        test = np.zeros(n, dtype=bool)
-        test[order[n - k:]] = True
-        masks = [(None, test)]
+    masks = cuts(C, holdout, budget)
     if resample not in ("test", "both"):
         raise ValueError(f"resample must be 'test' or 'both', got {resample!r}")
     if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) < 0):
@@ -197,9 +210,6 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
     rng = np.random.default_rng(seed)
     for cut, test in masks:
         n_test = int(test.sum())
-        if n_test == 0:
-            raise ValueError(f"the cut {'holdout' if cut is None else f'budget={cut:g}'} holds out no runs "
-                             f"(compute ranges {C.min():.3g} to {C.max():.3g})")
         for law in resolved:
             for proto in protocols:
                 opts = dict(proto)

@@ -419,6 +419,18 @@ def _cmd_downstream(args) -> int:
             ci = (f" ({args.level:.0%} interval {row['accuracy_lo']:.4f} to {row['accuracy_hi']:.4f})"
                   if "accuracy_lo" in row else "")
             print(f"C = {row['C']:.3g}: nll {row['nll']:.4f}, accuracy {row['accuracy']:.4f}{ci}")
+    if args.holdout is not None or args.cut:
+        bt = downstream.backtest(table, holdout=args.holdout, budget=args.cut or None, bootstrap=args.bootstrap,
+                                 seed=args.seed, level=args.level, interval=args.interval, columns=columns)
+        doc["backtest"] = [{k: (None if v is None else int(v) if k in ("n_train", "n_test") else _clean(float(v)))
+                            for k, v in row.items()} for row in bt.table.to_dict("records")]
+        if args.json != "-":
+            print("backtest on the held-out runs (accuracy: mape, bias, worst in %; nll_mape in %)")
+            for row in doc["backtest"]:
+                cut = "holdout" if row["cut"] is None else f"cut {row['cut']:.3g}"
+                cov = f", {row['coverage']:.0%} inside their intervals" if "coverage" in row else ""
+                print(f"{cut}: train {row['n_train']}, test {row['n_test']}: mape {row['mape']:.3f}, "
+                      f"bias {row['bias']:+.3f}, worst {row['worst']:.3f}, nll_mape {row['nll_mape']:.3f}{cov}")
     if args.json:
         _write_json(args.json, doc)
     if args.plot:
@@ -599,6 +611,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level", type=float, default=0.95)
     p.add_argument("--map", action="append", metavar="NAME=COLUMN", help="read C, nll or accuracy from COLUMN")
+    p.add_argument("--holdout", type=float, metavar="F",
+                   help="also backtest: fit on all but the fraction F of runs of largest compute, score the rest")
+    p.add_argument("--cut", type=float, action="append", metavar="C",
+                   help="also backtest with a compute cut (runs at or above C held out); repeatable")
     p.add_argument("--json", metavar="OUT", help="write the result as JSON (schema lawfit.downstream/1)")
     p.add_argument("--plot", metavar="FILE", help="both stages and the forecasts (needs matplotlib)")
     p.set_defaults(func=_cmd_downstream)

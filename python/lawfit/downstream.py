@@ -31,7 +31,7 @@ from . import laws as _laws
 from .data import column
 from .warnings import LawfitWarning
 
-__all__ = ["fit", "DownstreamResult", "sigmoid_law", "nll_law"]
+__all__ = ["fit", "backtest", "DownstreamResult", "DownstreamBacktest", "sigmoid_law", "nll_law"]
 
 
 def nll_law() -> _laws.Law:
@@ -59,6 +59,9 @@ class DownstreamResult:
     stage1: Any
     stage2: Any
     draws: list = field(default_factory=list, repr=False)
+    # the draws on the internal scale, (B, parameters) per stage: a draw whose E underflowed to 0 (log E far
+    # below the data's reach) has no valid natural value for log E, but predicts all the same
+    draw_theta: tuple = field(default=(), repr=False)
 
     @property
     def n_runs(self) -> int:
@@ -77,6 +80,25 @@ class DownstreamResult:
         acc = sigmoid_law().predict({"nll": nll}, stage2 or self.stage2.params)
         return nll, acc
 
+    def _draw_predictions(self, C: np.ndarray) -> np.ndarray:
+        """(nll, accuracy) of every bootstrap draw at compute C: (B, 2, len(C))."""
+        from .compiler import program_predict
+        from .data import prepare
+
+        if self.draw_theta:
+            t1, t2 = self.draw_theta
+        else:  # draws given on the natural scale only
+            t1 = np.array([nll_law().to_internal(s1) for s1, _ in self.draws])
+            t2 = np.array([sigmoid_law().to_internal(s2) for _, s2 in self.draws])
+        law1, law2 = nll_law(), sigmoid_law()
+        nll = np.exp(program_predict(law1.program, prepare(law1, {"C": C}, target=None).features, t1))
+        out = np.empty((len(t1), 2, C.size))
+        out[:, 0] = nll
+        for b in range(len(t1)):  # stage 2's input, the NLL, differs per draw
+            feats = prepare(law2, {"nll": nll[b]}, target=None).features
+            out[b, 1] = np.exp(program_predict(law2.program, feats, t2[b][None, :]))[0]
+        return out
+
     def forecast(self, C, level: float = 0.95, interval: str = "adjusted") -> dict:
         """Accuracy (and NLL) at compute C, with intervals from the joint bootstrap when it was run.
 
@@ -91,7 +113,7 @@ class DownstreamResult:
         nll, acc = self.predict(C)
         out = {"C": np.atleast_1d(np.asarray(C, dtype=float)), "nll": nll, "accuracy": acc}
         if self.draws:
-            d = np.array([self.predict(C, s1, s2) for s1, s2 in self.draws])  # (B, 2, len(C))
+            d = self._draw_predictions(out["C"])  # (B, 2, len(C))
             tail = (1 - level) / 2
             n, p = self.n_runs, self.n_free
             widen = math.sqrt(n / (n - p)) if interval == "adjusted" and n > p else 1.0
@@ -148,7 +170,7 @@ def _fit_stages(C, nll, acc, w=None, stage1_starts="grid"):
 SCREEN = 16
 
 
-def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed) -> list:
+def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed) -> tuple[list, tuple]:
     """Both stages refitted on the same resamples of the runs, each stage as one batch (one weight row per
     resample): stage 1 from the full-data optimum, stage 2 from the best SCREEN points of its grid. Resamples
     with fewer than 5 distinct runs, and refits that fail in either stage, are left out."""
@@ -159,7 +181,7 @@ def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed) -> list:
     W = np.array([np.bincount(rng.choice(n, n, replace=True), minlength=n) for _ in range(n_boot)], dtype=float)
     W = W[np.count_nonzero(W, axis=1) >= 5]
     if not len(W):
-        return []
+        return [], ()
     with warnings.catch_warnings():  # conditioning warnings are the full-data fit's to give
         warnings.simplefilter("ignore", LawfitWarning)
         b1 = minimize(nll_law(), {"C": C, "loss": nll}, s1.x[None, :], weights=W)
@@ -170,8 +192,9 @@ def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed) -> list:
     for d in (p1, p2):
         for v in d.values():
             ok &= np.isfinite(v)
-    return [({k: float(v[r]) for k, v in p1.items()}, {k: float(v[r]) for k, v in p2.items()})
-            for r in np.flatnonzero(ok)]
+    rows = np.flatnonzero(ok)
+    draws = [({k: float(v[r]) for k, v in p1.items()}, {k: float(v[r]) for k, v in p2.items()}) for r in rows]
+    return draws, (b1.theta[rows], b2.theta[rows])
 
 
 def fit(data: Any, *, bootstrap: int | None = None, seed=0,
@@ -190,9 +213,62 @@ def fit(data: Any, *, bootstrap: int | None = None, seed=0,
     if bad.size:
         raise ValueError(f"accuracy must lie in (0, 1]; row {bad[0]} is {acc[bad[0]]!r}")
     s1, s2 = _fit_stages(C, nll, acc)
-    draws: list = []
-    if bootstrap:
-        if isinstance(bootstrap, bool) or int(bootstrap) < 1:
-            raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
-        draws = _joint_bootstrap(C, nll, acc, s1, int(bootstrap), seed)
-    return DownstreamResult(stage1=s1, stage2=s2, draws=draws)
+    if not bootstrap:
+        return DownstreamResult(stage1=s1, stage2=s2)
+    if isinstance(bootstrap, bool) or int(bootstrap) < 1:
+        raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
+    draws, theta = _joint_bootstrap(C, nll, acc, s1, int(bootstrap), seed)
+    return DownstreamResult(stage1=s1, stage2=s2, draws=draws, draw_theta=theta)
+
+
+@dataclass(frozen=True)
+class DownstreamBacktest:
+    """table : one row per cut: n_train, n_test, the accuracy's errors on the held-out runs (``mape``,
+    ``log_error``, ``bias``, ``worst`` as in :func:`lawfit.backtest`), ``nll_mape`` (the stage-1 forecast's)
+    and, with ``bootstrap=``, ``coverage`` (the share of held-out runs whose accuracy lies in its interval).
+    fits : cut -> the :class:`DownstreamResult` on the training runs. predictions : cut -> DataFrame of the
+    held-out runs (C, nll, accuracy observed and predicted, and the interval)."""
+
+    table: Any
+    fits: dict = field(repr=False)
+    predictions: dict = field(repr=False)
+    level: float = 0.95
+
+
+def backtest(data: Any, *, holdout: float | None = 0.2, budget: float | Sequence[float] | None = None,
+             bootstrap: int | None = None, seed=0, level: float = 0.95, interval: str = "adjusted",
+             columns: Mapping[str, str] | None = None) -> DownstreamBacktest:
+    """How wrong would the two-stage forecast have been? Fit both stages on the runs below a compute cut
+    (``holdout`` fraction of largest compute, or ``budget``: one cut or a rolling list, as in
+    :func:`lawfit.backtest`) and forecast the accuracy of the runs above it; with ``bootstrap=n`` the forecasts
+    get intervals (``interval``, ``level``) and the table the share of held-out runs they cover."""
+    import pandas as pd
+
+    from .backtest import cuts, errors
+
+    cols = dict(columns or {})
+    C = column(data, cols.get("C", "C"), "compute C")
+    nll = column(data, cols.get("nll", "nll"), "task NLL")
+    acc = column(data, cols.get("accuracy", "accuracy"), "accuracy")
+    rows, fits, preds = [], {}, {}
+    for cut, test in cuts(C, holdout, budget):
+        train = ~test
+        name = "holdout" if cut is None else f"budget={cut:g}"
+        if train.sum() < 5:
+            raise ValueError(f"the cut {name} leaves {int(train.sum())} training runs; two-stage prediction "
+                             f"needs at least 5")
+        res = fit({"C": C[train], "nll": nll[train], "accuracy": acc[train]}, bootstrap=bootstrap, seed=seed)
+        f = res.forecast(C[test], level=level, interval=interval)
+        row = {"cut": cut, "n_train": int(train.sum()), "n_test": int(test.sum()),
+               **errors(f["accuracy"], acc[test]), "nll_mape": errors(f["nll"], nll[test])["mape"]}
+        pred = {"C": C[test], "nll": nll[test], "nll_predicted": f["nll"], "accuracy": acc[test],
+                "accuracy_predicted": f["accuracy"]}
+        if "accuracy_lo" in f:
+            inside = (f["accuracy_lo"] <= acc[test]) & (acc[test] <= f["accuracy_hi"])
+            row["coverage"] = float(np.mean(inside))
+            pred.update(accuracy_lo=f["accuracy_lo"], accuracy_hi=f["accuracy_hi"])
+        rows.append(row)
+        fits[cut] = res
+        preds[cut] = pd.DataFrame(pred)
+    return DownstreamBacktest(table=pd.DataFrame(rows), fits=fits, predictions=preds, level=level)
+
