@@ -221,6 +221,18 @@ def test_a_perfect_fit_is_converged_not_a_failed_step(loss):
     assert res.success and res.fun < 1e-25
 
 
+def test_a_parameter_the_objective_does_not_see_is_named():
+    # a pure power law fitted with an irreducible term: E runs off towards 0 (1e-11 and below), where the
+    # objective no longer depends on it; the Hessian scaled to a unit diagonal looks well conditioned, but the
+    # curvature along log E is ~1e-20 of the objective: not identified
+    rng = np.random.default_rng(2)
+    C = np.geomspace(1e18, 1e22, 40)
+    loss = 3e3 / C**0.15 * np.exp(0.01 * rng.standard_normal(40))
+    with pytest.warns(IdentifiabilityWarning, match="along e "):
+        res = lawfit.fit("saturating_C", {"C": C, "loss": loss})
+    assert res.unidentified == "e" and res.params["E"] < 1e-3 * loss.min()
+
+
 def test_sandwich_refuses_a_singular_hessian():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LawfitWarning)

@@ -134,7 +134,8 @@ def test_same_seed_same_forecast_for_any_thread_count(monkeypatch):
 def test_backtest_of_the_two_stage_forecast():
     ckpt = lawfit.datasets.pythia_lambada(deduped=False)
     ckpt = ckpt[ckpt["step"] >= 2000]
-    bt = downstream.backtest(ckpt, budget=[3e21, 1e22], bootstrap=100, seed=0)
+    with pytest.warns(lawfit.IdentifiabilityWarning, match="along e "):  # below 3e21 FLOP, E runs off to 0
+        bt = downstream.backtest(ckpt, budget=[3e21, 1e22], bootstrap=100, seed=0)
     assert list(bt.table["cut"]) == [3e21, 1e22] and list(bt.table["n_test"]) == [29, 10]
     for _, row in bt.table.iterrows():
         p = bt.predictions[row["cut"]]

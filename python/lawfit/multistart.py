@@ -213,6 +213,12 @@ def fit(law, data=None, *, starts: Any = "grid", loss=None, delta: float | None 
 # to negative.
 RANK_RTOL = 1e-9
 COND_RTOL = 1e-7
+# A free parameter whose curvature is so small that moving it by one unit on its internal scale (a factor e
+# for a log parameter) would change the objective by less than FLAT_RTOL of its value has no effect the data
+# can see (e.g. an irreducible term E that ran off to 1e-11): not identified, whatever the scaled Hessian says
+# (scaling to a unit diagonal hides a vanishing diagonal). Fitted parameters of identified laws are 1e6 and more
+# above it (Chinchilla on Hoffmann's runs: the smallest 0.5 H_jj / |f| is ~540).
+FLAT_RTOL = 1e-10
 
 
 def _n_points(ds, w) -> int:
@@ -290,9 +296,16 @@ def _curvature(result: FitResult, ds, con, w, spec):
     free = [j for j, n in enumerate(con.free_names) if n not in result.at_bound]
     if not free or spec.kinked:  # a kinked loss has no curvature; its vertex check verified the optimum
         return float("nan"), None, None
-    h = engine.evaluate(result.law, ds, result.x[None, :], weights=w, loss=spec, derivatives=2).hess[0]  # type: ignore[index]
+    ev = engine.evaluate(result.law, ds, result.x[None, :], weights=w, loss=spec, derivatives=2)
+    h = ev.hess[0]  # type: ignore[index]
     names = [con.free_names[j] for j in free]
-    rel, cond, direction = hessian_analysis(free_hessian(h, con.free_index)[np.ix_(free, free)], names)
+    hf = free_hessian(h, con.free_index)[np.ix_(free, free)]
+    fval = abs(float(ev.fun[0]))
+    flat = np.flatnonzero(0.5 * np.diag(hf) < FLAT_RTOL * fval) if np.all(np.isfinite(hf)) else np.array([])
+    if flat.size:  # a parameter the objective does not see
+        return math.inf, names[int(flat[0])], IdentifiabilityWarning(rank_message(names[int(flat[0])], -math.inf,
+                                                                                  names))
+    rel, cond, direction = hessian_analysis(hf, names)
     if math.isnan(rel):
         return math.nan, None, None
     if rel <= RANK_RTOL:
