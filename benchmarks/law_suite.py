@@ -51,7 +51,7 @@ def run(bootstrap: int | None = None) -> pd.DataFrame:
         for law in laws_for(runs.columns):
             t = time.perf_counter()
             try:
-                with warnings.catch_warnings():  # an ill-conditioned fit warns; its row still reports it
+                with warnings.catch_warnings():  # a fit the runs do not determine warns; its row names the direction
                     warnings.simplefilter("ignore")
                     res = lawfit.backtest(law, runs, holdout=0.2, bootstrap=bootstrap)
             except ValueError as exc:  # e.g. fewer distinct training points than the law's free parameters
@@ -61,8 +61,11 @@ def run(bootstrap: int | None = None) -> pd.DataFrame:
                 continue
             row = res.table.iloc[0].to_dict()
             row.update(dataset=dname, seconds=time.perf_counter() - t, note="")
+            if row["unidentified"]:
+                row["note"] = f"poorly determined along {row['unidentified']}"
             rows.append(row)
-    cols = ["dataset", "law", "n_train", "n_test", "mape", "bias", "worst", "success", "seconds", "note"]
+    cols = ["dataset", "law", "n_train", "n_test", "mape", "bias", "worst", "success", "unidentified", "seconds",
+            "note"]
     df = pd.DataFrame(rows)
     return df[cols + [c for c in df.columns if c.endswith(("_lo", "_hi"))]]
 

@@ -99,7 +99,9 @@ def errors(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
 @dataclass(frozen=True)
 class BacktestResult:
     """table : one row per (law, protocol, cut) with the errors, their intervals (``<metric>_lo``/``_hi`` with
-    ``bootstrap=``), n_train and n_test. fits : (law, protocol, cut) -> the FitResult on the training runs.
+    ``bootstrap=``), n_train, n_test, success and ``unidentified`` (the direction the training runs do not
+    determine or determine poorly, as the fit's warning names it; "" when there was no such warning).
+    fits : (law, protocol, cut) -> the FitResult on the training runs.
     predictions : (law, protocol, cut) -> DataFrame of the held-out runs (C, observed, predicted)."""
 
     table: Any
@@ -116,7 +118,8 @@ class BacktestResult:
             entry = {"law": row["law"], "protocol": row["protocol"], "cut": cut,
                      "n_train": int(row["n_train"]), "n_test": int(row["n_test"]),
                      "params": {k: _clean(v) for k, v in self.fits[key].params.items()},
-                     "success": bool(self.fits[key].success)}
+                     "success": bool(self.fits[key].success),
+                     "unidentified": self.fits[key].unidentified}
             if "n_refits" in row and row["n_refits"] == row["n_refits"]:
                 entry["n_refits"] = int(row["n_refits"])
             for m in METRICS:
@@ -240,7 +243,8 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
                 obs = obs_all[test]
                 e = errors(pred, obs)
                 row = {"law": law.name, "protocol": name, "cut": cut,
-                       "n_train": n_train, "n_test": n_test, **e, "success": res.success}
+                       "n_train": n_train, "n_test": n_test, **e, "success": res.success,
+                       "unidentified": res.unidentified or ""}
                 if bootstrap:
                     picks = [rng.integers(0, n_test, n_test) for _ in range(n_boot)]
                     if refit:

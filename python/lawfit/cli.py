@@ -276,21 +276,13 @@ def _cmd_fit(args) -> int:
         raise ValueError(f"--level must lie in (0, 1), got {args.level}")
     budgets = _budgets(args.budget)
     t = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LawfitWarning)
-        spec = losses.spec(args.loss, delta=args.delta, q=args.q, c=args.c, residual=args.residual,
-                           reduction=args.reduction)
-        result = fit(law, table, starts=args.starts, loss=spec, screen=args.screen_starts, columns=columns,
-                     threads=args.threads, bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args),
-                     backend=args.backend, bootstrap_options=_bootstrap_options(args))
+    spec = losses.spec(args.loss, delta=args.delta, q=args.q, c=args.c, residual=args.residual,
+                       reduction=args.reduction)
+    result, unidentified = _with_warnings_as_lines(lambda: fit(
+        law, table, starts=args.starts, loss=spec, screen=args.screen_starts, columns=columns, threads=args.threads,
+        bootstrap=args.bootstrap, seed=args.seed, progress=_show_progress(args), backend=args.backend,
+        bootstrap_options=_bootstrap_options(args)))
     seconds = time.perf_counter() - t
-    unidentified = False
-    for w in caught:  # lawfit's own warnings as one line each; others as Python shows them
-        if issubclass(w.category, LawfitWarning):
-            print(f"lawfit: warning: {w.message}", file=sys.stderr)
-            unidentified |= issubclass(w.category, IdentifiabilityWarning)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     code = _emit(args, result, budgets, seconds)  # the JSON and the report first: a failed figure loses nothing
     if args.plot or args.corner:
         from .data import prepare
@@ -299,6 +291,22 @@ def _cmd_fit(args) -> int:
         data = {**ds.columns, "loss": np.exp(ds.target)}  # type: ignore[arg-type]  # prepare sets the target
         _figures(args, result, data)
     return 1 if unidentified else code
+
+
+def _with_warnings_as_lines(call):
+    """(call(), whether it raised IdentifiabilityWarning), printing lawfit's own warnings as one stderr line
+    each ("lawfit: warning: ..."); other warnings as Python shows them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LawfitWarning)
+        out = call()
+    unidentified = False
+    for w in caught:
+        if issubclass(w.category, LawfitWarning):
+            print(f"lawfit: warning: {w.message}", file=sys.stderr)
+            unidentified |= issubclass(w.category, IdentifiabilityWarning)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out, unidentified
 
 
 def _cmd_optimal(args) -> int:
@@ -379,8 +387,9 @@ def _cmd_backtest(args) -> int:
     table, columns = _read_runs(args)
     names = [x.strip() for x in args.laws.split(",") if x.strip()]
     opts: dict = {"starts": args.starts, "loss": args.loss, "residual": args.residual}
-    res = backtest(names, table, holdout=args.holdout, budget=args.budget or None, bootstrap=args.bootstrap,
-                   seed=args.seed, resample=args.resample, columns=columns or None, **opts)
+    res, _ = _with_warnings_as_lines(lambda: backtest(
+        names, table, holdout=args.holdout, budget=args.budget or None, bootstrap=args.bootstrap, seed=args.seed,
+        resample=args.resample, columns=columns or None, **opts))
     if args.json != "-":
         with_ci = args.bootstrap is not None
         print("backtest on the held-out runs (mape, bias, worst in %; log_error in log units)")
@@ -390,6 +399,8 @@ def _cmd_backtest(args) -> int:
                     f"  log_error {row['log_error']:.5f}  bias {row['bias']:+.3f}  worst {row['worst']:.3f}")
             if with_ci:
                 line += f"  (mape {args.level:.0%} interval {row['mape_lo']:.3f} to {row['mape_hi']:.3f})"
+            if row["unidentified"]:
+                line += f"  [poorly determined along {row['unidentified']}]"
             print(line)
     if args.json:
         _write_json(args.json, res.to_dict())
@@ -403,7 +414,8 @@ def _cmd_downstream(args) -> int:
 
     table = _read_csv(args.runs)
     columns = _map_columns(args.map, allowed=("C", "nll", "accuracy"))
-    res = downstream.fit(table, bootstrap=args.bootstrap, seed=args.seed, columns=columns)
+    res, _ = _with_warnings_as_lines(lambda: downstream.fit(table, bootstrap=args.bootstrap, seed=args.seed,
+                                                            columns=columns))
     budgets = _budgets(args.budget) if args.budget else []
     forecasts: list[dict] = []
     doc = {"schema": "lawfit.downstream/1", "stage1": {k: _clean(v) for k, v in res.stage1.params.items()},
@@ -420,8 +432,9 @@ def _cmd_downstream(args) -> int:
                   if "accuracy_lo" in row else "")
             print(f"C = {row['C']:.3g}: nll {row['nll']:.4f}, accuracy {row['accuracy']:.4f}{ci}")
     if args.holdout is not None or args.cut:
-        bt = downstream.backtest(table, holdout=args.holdout, budget=args.cut or None, bootstrap=args.bootstrap,
-                                 seed=args.seed, level=args.level, interval=args.interval, columns=columns)
+        bt, _ = _with_warnings_as_lines(lambda: downstream.backtest(
+            table, holdout=args.holdout, budget=args.cut or None, bootstrap=args.bootstrap, seed=args.seed,
+            level=args.level, interval=args.interval, columns=columns))
         doc["backtest"] = [{k: (None if v is None else int(v) if k in ("n_train", "n_test") else _clean(float(v)))
                             for k, v in row.items()} for row in bt.table.to_dict("records")]
         if args.json != "-":
