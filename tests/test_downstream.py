@@ -79,6 +79,14 @@ def test_batched_joint_bootstrap_equals_refitting_each_resample():
             assert p2[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
 
 
+def test_too_few_usable_resamples_warn_with_the_counts():
+    d = {k: v[::12] for k, v in _data(noise=0.005, seed=2).items()}  # 5 runs: most resamples repeat one
+    with pytest.warns(lawfit.warnings.ResampleWarning, match=r"only \d+ of 20 joint bootstrap resamples"):
+        res = downstream.fit(d, bootstrap=20, seed=0)
+    f = res.forecast([1e24])
+    assert ("accuracy_lo" in f) == bool(res.draws)
+
+
 def test_bad_input():
     d = _data()
     with pytest.raises(ValueError, match="accuracy must lie in"):
@@ -87,6 +95,8 @@ def test_bad_input():
         downstream.fit({k: v[:3] for k, v in d.items()})
     with pytest.raises(ValueError, match="task NLL"):
         downstream.fit({"C": d["C"], "accuracy": d["accuracy"]})
+    with pytest.raises(ValueError, match="have 60, 59 and 60 values"):
+        downstream.backtest(dict(d, nll=d["nll"][:-1]))
     assert lawfit.downstream is downstream
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import laws as _laws
 from .data import column
-from .warnings import LawfitWarning
+from .warnings import LawfitWarning, ResampleWarning
 
 __all__ = ["fit", "backtest", "DownstreamResult", "DownstreamBacktest", "sigmoid_law", "nll_law"]
 
@@ -218,6 +218,12 @@ def fit(data: Any, *, bootstrap: int | None = None, seed=0,
     if isinstance(bootstrap, bool) or int(bootstrap) < 1:
         raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
     draws, theta = _joint_bootstrap(C, nll, acc, s1, int(bootstrap), seed)
+    if len(draws) < 0.9 * int(bootstrap):
+        warnings.warn(ResampleWarning(
+            f"only {len(draws)} of {int(bootstrap)} joint bootstrap resamples gave a draw (resamples with fewer "
+            f"than 5 distinct runs, or whose refit failed in either stage, are left out)"
+            + ("; the forecast has no interval" if not draws else "; the intervals rest on those draws")),
+            stacklevel=2)
     return DownstreamResult(stage1=s1, stage2=s2, draws=draws, draw_theta=theta)
 
 
@@ -250,6 +256,8 @@ def backtest(data: Any, *, holdout: float | None = 0.2, budget: float | Sequence
     C = column(data, cols.get("C", "C"), "compute C")
     nll = column(data, cols.get("nll", "nll"), "task NLL")
     acc = column(data, cols.get("accuracy", "accuracy"), "accuracy")
+    if not (C.size == nll.size == acc.size):
+        raise ValueError(f"columns C, nll and accuracy have {C.size}, {nll.size} and {acc.size} values")
     rows, fits, preds = [], {}, {}
     for cut, test in cuts(C, holdout, budget):
         train = ~test

@@ -8,7 +8,7 @@ Every class derives from :class:`LawfitWarning` (a ``UserWarning``), so
 from __future__ import annotations
 
 __all__ = ["LawfitWarning", "IdentifiabilityWarning", "IllConditionedWarning", "BasinWarning",
-           "BetterUnconvergedWarning"]
+           "BetterUnconvergedWarning", "ResampleWarning"]
 
 
 class LawfitWarning(UserWarning):
@@ -36,3 +36,10 @@ class BetterUnconvergedWarning(LawfitWarning):
     """A start that stopped without converging (iteration limit, failed step) reached a clearly lower objective
     than the best converged start, which is the one reported: the reported optimum is not the lowest point
     found. Raise ``max_iter`` or change the starts."""
+
+
+class ResampleWarning(LawfitWarning):
+    """Many of the requested bootstrap resamples gave no draw (a resample with too few distinct runs for the
+    law, or a refit that failed): the intervals rest on the draws that remain, and a forecast has no interval
+    when none does. The message gives the counts."""
+
