@@ -99,6 +99,22 @@ def test_bad_input_names_the_problem():
         lawfit.backtest("chinchila", RUNS)
     with pytest.raises(ValueError, match="holdout must be a fraction"):
         lawfit.backtest("chinchilla", RUNS, holdout=1.5)
+    cols = {k: RUNS[k].to_numpy() for k in ("N", "D", "loss")}
+    with pytest.raises(ValueError, match="the loss column has 239 values but the compute of 240 runs"):
+        lawfit.backtest("chinchilla", dict(cols, loss=cols["loss"][:-1]))
+    with pytest.raises(ValueError, match="level must lie strictly between 0 and 1"):
+        lawfit.backtest("chinchilla", RUNS, bootstrap=10, level=95)
+    with pytest.raises(ValueError, match="bootstrap must be a non-negative number"):
+        lawfit.backtest("chinchilla", RUNS, bootstrap=2.5)
+
+
+def test_a_fit_whose_coefficient_underflows_still_predicts():
+    # 5 training runs for 5 parameters: the fit is not identified (the row says along what), and its natural
+    # A may underflow; the held-out predictions come from the internal parameters
+    with pytest.warns(lawfit.LawfitWarning):
+        res = lawfit.backtest("chinchilla", RUNS.iloc[:12], holdout=0.2, protocols=[{"drop_highest": 5}])
+    row = res.table.iloc[0]
+    assert row["n_train"] == 5 and row["unidentified"] != "" and np.isfinite(row["mape"])
 
 
 def test_command_line(tmp_path):

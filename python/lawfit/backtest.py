@@ -198,10 +198,14 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
     columns = dict(columns or {})
     C = _compute(runs, columns)
     obs_all = column(runs, columns.get("loss", "loss"), "observed loss")
+    if obs_all.size != C.size:
+        raise ValueError(f"the loss column has {obs_all.size} values but the compute of {C.size} runs is given")
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
     masks = cuts(C, holdout, budget)
     if resample not in ("test", "both"):
         raise ValueError(f"resample must be 'test' or 'both', got {resample!r}")
-    if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) < 0):
+    if bootstrap is not None and (isinstance(bootstrap, bool) or int(bootstrap) != bootstrap or bootstrap < 0):
         raise ValueError(f"bootstrap must be a non-negative number of resamples (0: no intervals), got {bootstrap!r}")
     n_boot = int(bootstrap) if bootstrap else 0
     refit = n_boot > 0 and resample == "both"
@@ -239,7 +243,7 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
                     res = fit(law, _rows(runs, train), columns=columns or None, **opts)
                 test_runs = _rows(runs, test)
                 test_vars = test_runs if not columns else _rename(test_runs, columns, law)
-                pred = res.law.predict(test_vars, res.params)
+                pred = res.law.predict(test_vars, res.internal)  # internal: E underflowed to 0 still predicts
                 obs = obs_all[test]
                 e = errors(pred, obs)
                 row = {"law": law.name, "protocol": name, "cut": cut,
@@ -249,9 +253,10 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
                     picks = [rng.integers(0, n_test, n_test) for _ in range(n_boot)]
                     if refit:
                         assert res.bootstrap is not None
-                        bp = res.bootstrap.params
-                        good = np.all([np.isfinite(bp[k]) for k in bp], axis=0)
-                        preds_b = [(res.law.predict(test_vars, {k: float(v[b]) for k, v in bp.items()}), picks[b])
+                        th = np.asarray(res.bootstrap.theta)  # internal draws
+                        good = res.bootstrap.ok & np.all(np.isfinite(th), axis=1)
+                        names_i = res.law.internal_names
+                        preds_b = [(res.law.predict(test_vars, dict(zip(names_i, th[b]))), picks[b])
                                    for b in np.flatnonzero(good)]
                         row["n_refits"] = int(good.sum())
                     else:
