@@ -76,8 +76,8 @@ class DownstreamResult:
     def predict(self, C, stage1: Mapping[str, float] | None = None, stage2: Mapping[str, float] | None = None):
         """Chained forecast: (nll, accuracy) at compute C."""
         C = np.atleast_1d(np.asarray(C, dtype=float))
-        nll = nll_law().predict({"C": C}, stage1 or self.stage1.params)
-        acc = sigmoid_law().predict({"nll": nll}, stage2 or self.stage2.params)
+        nll = nll_law().predict({"C": C}, stage1 or self.stage1.internal)  # internal: E = 0 predicts too
+        acc = sigmoid_law().predict({"nll": nll}, stage2 or self.stage2.internal)
         return nll, acc
 
     def _draw_predictions(self, C: np.ndarray) -> np.ndarray:

@@ -54,7 +54,7 @@ def _runs(result, data):
     from .data import prepare
 
     ds = prepare(result.law, data)
-    return ds, result.law.predict(data, result.params), np.exp(ds.target)
+    return ds, result.law.predict(data, result.internal), np.exp(ds.target)
 
 
 def observed_vs_predicted(result, data, ax=None):
@@ -96,7 +96,7 @@ def isoflop(result, data, ax=None, n_budgets: int = 6):
         c = float(np.exp(np.median(np.log(C[sel]))))
         ax.scatter(N[sel], loss[sel], s=12, color=color, alpha=0.8, edgecolors="none")
         n = np.geomspace(N[sel].min() / 2, N[sel].max() * 2, 100)
-        curve = result.law.predict({"N": n, "D": c / (6 * n)}, result.params)
+        curve = result.law.predict({"N": n, "D": c / (6 * n)}, result.internal)
         ax.plot(n, curve, color=color, lw=1.2, label=f"C ~ {c:.1e}")
         opt = allocation.compute_optimal(result.params, [c], law=result.law)
         ax.plot(opt.N_opt, opt.loss, marker="*", ms=9, color=color, mec="k", mew=0.5, ls="none")
@@ -118,7 +118,7 @@ def surface(result, data, ax=None):
     n = np.geomspace(N.min() / 3, N.max() * 3, 120)
     d = np.geomspace(D.min() / 3, D.max() * 3, 120)
     nn, dd = np.meshgrid(n, d)
-    L = result.law.predict({"N": nn.ravel(), "D": dd.ravel()}, result.params).reshape(nn.shape)
+    L = result.law.predict({"N": nn.ravel(), "D": dd.ravel()}, result.internal).reshape(nn.shape)
     levels = np.quantile(L, np.linspace(0.02, 0.98, 14))
     cs = ax.contour(nn, dd, L, levels=np.unique(levels), cmap="viridis_r", linewidths=0.8)
     ax.clabel(cs, fmt="%.2f", fontsize=6, inline=True)
