@@ -69,6 +69,8 @@ def cuts(C: np.ndarray, holdout: float | None = 0.2, budget: float | Sequence[fl
     masks: list[tuple[float | None, np.ndarray]]
     if budget is not None:
         given: list[Any] = list(budget) if isinstance(budget, (list, tuple, np.ndarray)) else [budget]
+        if not given:
+            raise ValueError("budget is an empty list: give one compute cut or several (a rolling origin)")
         values = [float(b) for b in given]
         for b in values:
             if not (math.isfinite(b) and b > 0):
@@ -91,8 +93,10 @@ def cuts(C: np.ndarray, holdout: float | None = 0.2, budget: float | Sequence[fl
 
 def errors(pred: np.ndarray, obs: np.ndarray) -> dict[str, float]:
     """The backtest's errors of predicted against observed losses (see the module docstring)."""
-    r = pred / obs - 1.0
-    return {"mape": float(100.0 * np.mean(np.abs(r))), "log_error": float(np.mean(np.abs(np.log(pred / obs)))),
+    with np.errstate(over="ignore"):  # a relative error beyond the float range is inf, as it is
+        r = pred / obs - 1.0
+    log_r = np.log(pred) - np.log(obs)
+    return {"mape": float(100.0 * np.mean(np.abs(r))), "log_error": float(np.mean(np.abs(log_r))),
             "bias": float(100.0 * np.mean(r)), "worst": float(100.0 * np.max(np.abs(r)))}
 
 
@@ -212,6 +216,10 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
     if protocols is None:
         protocols = [dict(fit_options, name="default")]
     else:
+        if isinstance(protocols, (str, bytes, Mapping)) or not all(isinstance(p, Mapping) for p in protocols):
+            raise TypeError("protocols must be a list of dicts of lawfit.fit keywords (with an optional 'name')")
+        if not protocols:
+            raise ValueError("protocols is an empty list: give at least one protocol, or leave it out")
         protocols = [dict(fit_options, **p) for p in protocols]
     rows, fits, preds = [], {}, {}
     rng = np.random.default_rng(seed)

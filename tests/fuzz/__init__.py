@@ -9,6 +9,7 @@ from several Python threads, extreme magnitudes, duplicate rows and single-run e
 - test_concurrency.py: concurrent calls from several Python threads;
 - test_magnitudes.py: N and D up to 1e15, losses from 1e-300 to 1e300;
 - test_duplicates_and_single_runs.py: duplicate rows and single-run edge cases;
+- test_forecasts.py: malformed input to lawfit.backtest and lawfit.downstream (fit, forecast, backtest);
 - test_battery.py: the battery's size (``CASES``).
 
 helpers.py holds what they share: the ``fuzz`` settings and ``CASES``, ``rejected``, the byte-string choices
