@@ -163,3 +163,21 @@ def test_backtest_of_the_two_stage_forecast():
         downstream.backtest(ckpt, budget=float(np.sort(ckpt["C"])[4]))
     with pytest.raises(ValueError, match="holds out no runs"):
         downstream.backtest(ckpt, budget=1e30)
+
+
+def test_stage_options_fix_what_the_runs_do_not_determine():
+    ckpt = lawfit.datasets.pythia_lambada(deduped=False)
+    ckpt = ckpt[(ckpt["step"] >= 2000) & (ckpt["C"] < 3e21)]
+    # E is not identified below 3e21 FLOP (it runs off to 0); fixed, the fit is identified (no warning here,
+    # where warnings are errors) and every draw keeps it
+    res = downstream.fit(ckpt, bootstrap=50, seed=0, stage1={"fixed": {"E": 0.5}})
+    assert res.stage1.params["E"] == 0.5 and res.n_free == 6
+    assert all(d[0]["E"] == 0.5 for d in res.draws) and len(res.draws) >= 45
+    b = downstream.fit(ckpt, stage1={"fixed": {"E": 0.5}}, stage2={"loss": "absolute"})  # residual kept linear
+    assert b.stage2.objective.name == "absolute" and b.stage2.objective.residual == "linear"
+    with pytest.raises(TypeError, match="stage1 must be a dict"):
+        downstream.fit(ckpt, stage1="fixed")
+    with pytest.raises(ValueError, match=r"stage2 cannot set \['weights'\]"):
+        downstream.fit(ckpt, stage2={"weights": np.ones(len(ckpt))})
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        downstream.fit(ckpt, stage1={"fixd": {"E": 0.5}})

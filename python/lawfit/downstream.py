@@ -157,12 +157,34 @@ class DownstreamResult:
         return fig
 
 
-def _fit_stages(C, nll, acc, w=None, stage1_starts="grid"):
+_RESERVED = ("weights", "bootstrap", "seed", "columns", "bootstrap_options", "progress")
+
+
+def _stage_options(opts: Mapping[str, Any] | None, which: str, defaults: Mapping[str, Any]) -> dict:
+    """The keywords of one stage's fits: the defaults, then the user's (fixed, bounds, tie, loss, delta, ...)."""
+    if opts is None:
+        return dict(defaults)
+    if not isinstance(opts, Mapping):
+        raise TypeError(f"{which} must be a dict of lawfit.fit keywords, got {type(opts).__name__}")
+    taken = sorted(k for k in opts if k in _RESERVED)
+    if taken:
+        raise ValueError(f"{which} cannot set {taken}: the two-stage fit sets them itself")
+    return {**defaults, **opts}
+
+
+def _fit_stages(C, nll, acc, w=None, stage1_starts=None, o1=None, o2=None):
     from .fitting import fit as _fit
 
-    s1 = _fit(nll_law(), {"C": C, "loss": nll}, starts=stage1_starts, weights=w)
-    s2 = _fit(sigmoid_law(), {"nll": nll, "loss": acc}, loss="squared", residual="linear", weights=w)
+    o1 = dict(o1 or {})
+    if stage1_starts is not None:
+        o1["starts"] = stage1_starts
+    s1 = _fit(nll_law(), {"C": C, "loss": nll}, weights=w, **o1)
+    s2 = _fit(sigmoid_law(), {"nll": nll, "loss": acc}, weights=w, **(o2 or STAGE2))
     return s1, s2
+
+
+# Stage 2's fit: squared error on the raw accuracy.
+STAGE2 = {"loss": "squared", "residual": "linear"}
 
 
 # Stage 2's bootstrap refits start from the best SCREEN of its 72 grid points, scored per resample (10x faster
@@ -170,7 +192,7 @@ def _fit_stages(C, nll, acc, w=None, stage1_starts="grid"):
 SCREEN = 16
 
 
-def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed) -> tuple[list, tuple]:
+def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed, o1=None, o2=None) -> tuple[list, tuple]:
     """Both stages refitted on the same resamples of the runs, each stage as one batch (one weight row per
     resample): stage 1 from the full-data optimum, stage 2 from the best SCREEN points of its grid. Resamples
     with fewer than 5 distinct runs, and refits that fail in either stage, are left out."""
@@ -184,9 +206,11 @@ def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed) -> tuple[list, tuple]:
         return [], ()
     with warnings.catch_warnings():  # conditioning warnings are the full-data fit's to give
         warnings.simplefilter("ignore", LawfitWarning)
-        b1 = minimize(nll_law(), {"C": C, "loss": nll}, s1.x[None, :], weights=W)
-        b2 = minimize(sigmoid_law(), {"nll": nll, "loss": acc}, "grid", weights=W, loss="squared",
-                      residual="linear", screen=SCREEN)
+        k1 = {k: v for k, v in (o1 or {}).items() if k not in ("starts", "screen")}
+        k2 = {k: v for k, v in (o2 or STAGE2).items() if k not in ("starts", "screen")}
+        b1 = minimize(nll_law(), {"C": C, "loss": nll}, s1.x[None, :], weights=W, **k1)
+        b2 = minimize(sigmoid_law(), {"nll": nll, "loss": acc}, (o2 or {}).get("starts", "grid"), weights=W,
+                      screen=SCREEN, **k2)
     p1, p2 = b1.natural(), b2.natural()
     ok = b1.success & b2.success
     for d in (p1, p2):
@@ -197,10 +221,17 @@ def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed) -> tuple[list, tuple]:
     return draws, (b1.theta[rows], b2.theta[rows])
 
 
-def fit(data: Any, *, bootstrap: int | None = None, seed=0,
-        columns: Mapping[str, str] | None = None) -> DownstreamResult:
+def fit(data: Any, *, bootstrap: int | None = None, seed=0, columns: Mapping[str, str] | None = None,
+        stage1: Mapping[str, Any] | None = None, stage2: Mapping[str, Any] | None = None) -> DownstreamResult:
     """Fit both stages to runs with columns ``C`` (compute), ``nll`` (the task's normalised NLL of the correct
-    answer) and ``accuracy`` (``columns`` maps them to other names); ``bootstrap=n`` adds the joint bootstrap."""
+    answer) and ``accuracy`` (``columns`` maps them to other names); ``bootstrap=n`` adds the joint bootstrap.
+
+    ``stage1``, ``stage2``: keywords of :func:`lawfit.fit` for each stage's fits (``fixed``, ``bounds``,
+    ``tie``, ``loss``, ``delta``, ``residual``, ``starts``, ...), e.g. ``stage1={"fixed": {"E": 0.5}}`` when the
+    runs do not determine the irreducible NLL. Stage 2 defaults to squared error on the raw accuracy.
+    """
+    o1 = _stage_options(stage1, "stage1", {})
+    o2 = _stage_options(stage2, "stage2", STAGE2)
     cols = dict(columns or {})
     C = column(data, cols.get("C", "C"), "compute C")
     nll = column(data, cols.get("nll", "nll"), "task NLL")
@@ -212,12 +243,12 @@ def fit(data: Any, *, bootstrap: int | None = None, seed=0,
     bad = np.flatnonzero(~((acc > 0) & (acc <= 1)))
     if bad.size:
         raise ValueError(f"accuracy must lie in (0, 1]; row {bad[0]} is {acc[bad[0]]!r}")
-    s1, s2 = _fit_stages(C, nll, acc)
+    s1, s2 = _fit_stages(C, nll, acc, o1=o1, o2=o2)
     if not bootstrap:
         return DownstreamResult(stage1=s1, stage2=s2)
     if isinstance(bootstrap, bool) or int(bootstrap) < 1:
         raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
-    draws, theta = _joint_bootstrap(C, nll, acc, s1, int(bootstrap), seed)
+    draws, theta = _joint_bootstrap(C, nll, acc, s1, int(bootstrap), seed, o1, o2)
     if len(draws) < 0.9 * int(bootstrap):
         warnings.warn(ResampleWarning(
             f"only {len(draws)} of {int(bootstrap)} joint bootstrap resamples gave a draw (resamples with fewer "
@@ -243,11 +274,13 @@ class DownstreamBacktest:
 
 def backtest(data: Any, *, holdout: float | None = 0.2, budget: float | Sequence[float] | None = None,
              bootstrap: int | None = None, seed=0, level: float = 0.95, interval: str = "adjusted",
-             columns: Mapping[str, str] | None = None) -> DownstreamBacktest:
+             columns: Mapping[str, str] | None = None, stage1: Mapping[str, Any] | None = None,
+             stage2: Mapping[str, Any] | None = None) -> DownstreamBacktest:
     """How wrong would the two-stage forecast have been? Fit both stages on the runs below a compute cut
     (``holdout`` fraction of largest compute, or ``budget``: one cut or a rolling list, as in
     :func:`lawfit.backtest`) and forecast the accuracy of the runs above it; with ``bootstrap=n`` the forecasts
-    get intervals (``interval``, ``level``) and the table the share of held-out runs they cover."""
+    get intervals (``interval``, ``level``) and the table the share of held-out runs they cover. ``stage1``,
+    ``stage2``: as in :func:`fit`."""
     import pandas as pd
 
     from .backtest import cuts, errors
@@ -265,7 +298,8 @@ def backtest(data: Any, *, holdout: float | None = 0.2, budget: float | Sequence
         if train.sum() < 5:
             raise ValueError(f"the cut {name} leaves {int(train.sum())} training runs; two-stage prediction "
                              f"needs at least 5")
-        res = fit({"C": C[train], "nll": nll[train], "accuracy": acc[train]}, bootstrap=bootstrap, seed=seed)
+        res = fit({"C": C[train], "nll": nll[train], "accuracy": acc[train]}, bootstrap=bootstrap, seed=seed,
+                  stage1=stage1, stage2=stage2)
         f = res.forecast(C[test], level=level, interval=interval)
         row = {"cut": cut, "n_train": int(train.sum()), "n_test": int(test.sum()),
                **errors(f["accuracy"], acc[test]), "nll_mape": errors(f["nll"], nll[test])["mape"]}
