@@ -206,8 +206,8 @@ def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed, o1=None, o2=None) -> tu
         return [], ()
     with warnings.catch_warnings():  # conditioning warnings are the full-data fit's to give
         warnings.simplefilter("ignore", LawfitWarning)
-        k1 = {k: v for k, v in (o1 or {}).items() if k not in ("starts", "screen")}
-        k2 = {k: v for k, v in (o2 or STAGE2).items() if k not in ("starts", "screen")}
+        k1: dict[str, Any] = {k: v for k, v in (o1 or {}).items() if k not in ("starts", "screen")}
+        k2: dict[str, Any] = {k: v for k, v in (o2 or STAGE2).items() if k not in ("starts", "screen")}
         b1 = minimize(nll_law(), {"C": C, "loss": nll}, s1.x[None, :], weights=W, **k1)
         b2 = minimize(sigmoid_law(), {"nll": nll, "loss": acc}, (o2 or {}).get("starts", "grid"), weights=W,
                       screen=SCREEN, **k2)
