@@ -635,8 +635,7 @@ def _minimize_kinked(run, law, ds, spec, con, w, free, keep_all: bool, core, pro
         # for): every start is fitted there first, then with the loss's asymmetry and residual scale. Direct
         # fits of a 10:1 asymmetric or a linear-residual Huber from far grid starts stop at the iteration
         # limit for 3 to 25 % of Hoffmann's grid; through the homotopy all converge.
-        pre = run(_core.Loss(int(_core.LOSS_KINDS["huber"]), nonsmooth.SMOOTH_DELTA, 1.0, 0), free, True,
-                  tgt=ds.target)
+        pre = run(_hoffmann_loss(), free, True, tgt=ds.target)
         first = run(smooth(nonsmooth.SMOOTH_DELTA), pre["x"].reshape(R, S, con.n_free), True, prog=False)
         out = dict(first, nit=first["nit"] + pre["nit"], nfev=first["nfev"] + pre["nfev"])
         if not keep_all:
