@@ -132,6 +132,13 @@ _register(LossDef("huber_likelihood", "huber_likelihood", _huber, "", "delta", 1
                   doc="Epoch AI's negative log likelihood of a Huber-type error with fitted scale sigma"))
 
 
+def rounding_residual(target: np.ndarray) -> np.ndarray:
+    """Per run, the residual a perfect fit can show as rounding leaves it: 1000 ulps of max(1, |target|), the
+    target on the residual's scale (log L or L). The Python twin of ``rounding_floor`` in
+    cpp/include/lawfit/loss.hpp."""
+    return 1e3 * np.finfo(float).eps * np.maximum(1.0, np.abs(target))
+
+
 def names() -> list[str]:
     return list(REGISTRY)
 

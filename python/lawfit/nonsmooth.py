@@ -30,6 +30,7 @@ import itertools
 import numpy as np
 
 from .compiler import program_predict
+from .losses import rounding_residual
 
 __all__ = ["polish", "slopes", "SMOOTH_DELTA"]
 
@@ -75,14 +76,9 @@ def jacobian(law, con, ds, spec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return r, np.ascontiguousarray(dlog.T)
 
 
-def _rounding_floor(ds, spec) -> np.ndarray:
-    """Per run, the size below which a residual is rounding: 1000 ulps of the observed loss on the residual
-    scale. When every residual is this small the fit is perfect, and F (>= 0) is at its global minimum."""
-    t = np.log(ds.raw_loss) if spec.residual == "log" else ds.raw_loss
-    return 1e3 * np.finfo(float).eps * np.maximum(1.0, np.abs(t))
-
-
 def _perfect(r, act, floor) -> bool:
+    """Whether every residual is rounding (``floor``: losses.rounding_residual of the target): then the fit is
+    perfect, and F (>= 0) is at its global minimum."""
     return bool(np.all(np.abs(r[act]) <= floor[act]))
 
 
@@ -207,6 +203,7 @@ def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int
     act = w > 0
     x0 = np.asarray(x0, dtype=float)
     r0 = residuals(law, con, ds, spec, x0)
+    floor = rounding_residual(spec.target(ds))
     best_x, best_f = x0, _objective(r0[act], w[act], a, b)
     if not np.isfinite(best_f):
         return best_x, best_f, False
@@ -217,7 +214,7 @@ def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int
     m = int(mv.sum())
     cand = np.flatnonzero(act)
     if m == 0 or cand.size < m:
-        return best_x, best_f, _perfect(r0, act, _rounding_floor(ds, spec))
+        return best_x, best_f, _perfect(r0, act, floor)
     order = cand[np.argsort(np.abs(r0[cand]), kind="stable")]
     unit = 1.0 if spec.residual == "log" else float(np.median(np.abs(ds.raw_loss)))
     k = int(np.sum(np.abs(r0[order[:m]]) <= 10 * CONTINUATION[-1] * unit))
@@ -239,15 +236,15 @@ def polish(law, con, ds, spec, w: np.ndarray, x0: np.ndarray, max_exchanges: int
         if kind == "manifold":
             x, f, ok = _manifold(law, con, ds, spec, w, x0, z, mv, held, tiny, best_f, tol)
         else:
-            x, f, ok = _vertex(law, con, ds, spec, w, x0, z, mv, held, tiny, best_f, tol, max_exchanges)
+            x, f, ok = _vertex(law, con, ds, spec, w, x0, z, mv, held, tiny, best_f, tol, max_exchanges, floor)
         if ok:
             return x, f, True
     # every residual at rounding level (a perfect fit, e.g. noise-free data): F (>= 0) is at its minimum even
     # where no vertex step got further
-    return x0, best_f, _perfect(r0, act, _rounding_floor(ds, spec))
+    return x0, best_f, _perfect(r0, act, floor)
 
 
-def _vertex(law, con, ds, spec, w, x0, Z, mv, held, tiny, best_f, tol, max_exchanges):
+def _vertex(law, con, ds, spec, w, x0, Z, mv, held, tiny, best_f, tol, max_exchanges, floor):
     """Newton's method on r_Z = 0 and simplex-like exchanges until the multipliers pass. (x, fun, ok)."""
     a, b = slopes(spec)
     act = w > 0
@@ -260,7 +257,7 @@ def _vertex(law, con, ds, spec, w, x0, Z, mv, held, tiny, best_f, tol, max_excha
             return best_x, best_f, False
         xs, r, J = res
         f = _objective(r[act], w[act], a, b)
-        if _perfect(r, act, _rounding_floor(ds, spec)):  # a perfect fit: a degenerate vertex, F at its minimum
+        if _perfect(r, act, floor):  # a perfect fit: a degenerate vertex, F at its minimum
             return (xs, f, True) if f <= best_f else (best_x, best_f, True)
         if not np.isfinite(f) or f > best_f * (1 + 1e-12) + 1e-300:
             return best_x, best_f, False

@@ -167,9 +167,10 @@ def _loss(loss):
 
 def _floors(loss, target: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     """Per weight row, the objective of a perfect fit as rounding leaves it (``rounding_floor`` in
-    cpp/include/lawfit/loss.hpp): the solver stops as converged at or below it. -inf for the likelihood."""
+    cpp/include/lawfit/loss.hpp): a fit that stops there is converged even where its relative tests fail.
+    -inf for the likelihood."""
     from .. import _core
-    from ..losses import REGISTRY
+    from ..losses import REGISTRY, rounding_residual
 
     R = 1 if weights is None else weights.shape[0]
     kind, param, asymmetry = int(loss.kind), float(loss.param), float(loss.asymmetry)
@@ -177,7 +178,7 @@ def _floors(loss, target: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
         return np.full(R, -np.inf)
     kernel = next(k for k, v in _core.LOSS_KINDS.items() if v == kind)
     rho = next(d.rho for d in REGISTRY.values() if d.kernel == kernel and not d.fits_sigma)
-    t = 1e3 * np.finfo(float).eps * np.maximum(1.0, np.abs(target))
+    t = rounding_residual(target)
     with np.errstate(all="ignore"):
         per_point = np.maximum(asymmetry * rho(t, param), rho(-t, param))
     return np.full(R, per_point.sum()) if weights is None else weights @ per_point
