@@ -102,7 +102,7 @@ def test_bad_input_names_the_problem():
     cols = {k: RUNS[k].to_numpy() for k in ("N", "D", "loss")}
     with pytest.raises(ValueError, match="the loss column has 239 values but the compute of 240 runs"):
         lawfit.backtest("chinchilla", dict(cols, loss=cols["loss"][:-1]))
-    with pytest.raises(ValueError, match="level must lie strictly between 0 and 1"):
+    with pytest.raises(ValueError, match=r"level must lie in \(0, 1\), got 95"):
         lawfit.backtest("chinchilla", RUNS, bootstrap=10, level=95)
     with pytest.raises(ValueError, match="bootstrap must be a non-negative number"):
         lawfit.backtest("chinchilla", RUNS, bootstrap=2.5)

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import compiler
+from .data import check_level
 from . import laws as _laws
 
 __all__ = ["compute_optimal", "loss_at_budget", "budget_for_loss", "inference_optimal", "chinchilla_exponents"]
@@ -278,8 +279,7 @@ def _frame(first: dict, est: dict, draws: dict | None, level: float):
 
     df = pd.DataFrame({**first, **est})
     if draws is not None:
-        if not (0 < level < 1):
-            raise ValueError(f"level must lie in (0, 1), got {level!r}")
+        check_level(level)
         tail = (1 - level) / 2
         for k, v in draws.items():
             df[f"{k}_low"] = _quantile(v, tail)

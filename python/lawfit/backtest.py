@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import laws as _laws
-from .data import column
+from .data import check_level, column
 
 __all__ = ["backtest", "BacktestResult", "SCHEMA", "METRICS"]
 
@@ -204,8 +204,7 @@ def backtest(laws: str | Any | Sequence[Any], runs: Any, *, holdout: float | Non
     obs_all = column(runs, columns.get("loss", "loss"), "observed loss")
     if obs_all.size != C.size:
         raise ValueError(f"the loss column has {obs_all.size} values but the compute of {C.size} runs is given")
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    check_level(level)
     masks = cuts(C, holdout, budget)
     if resample not in ("test", "both"):
         raise ValueError(f"resample must be 'test' or 'both', got {resample!r}")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import engine
-from .data import prepare
+from .data import check_level, prepare
 from .multistart import FitResult, fit
 from .status import Status, is_success
 
@@ -282,8 +282,7 @@ class BootstrapResult:
         (Efron), with the acceleration from the leave-one-run-out jackknife, which this result must hold: from
         ``bootstrap(..., jackknife=True)`` or ``result.with_jackknife()`` (n_runs more fits).
         """
-        if not (isinstance(level, (float, int)) and 0 < level < 1):
-            raise ValueError(f"level must lie in (0, 1), got {level!r}")
+        check_level(level)
         if method not in ("percentile", "bca"):
             raise ValueError(f"method must be 'percentile' or 'bca', got {method!r}")
         if method == "bca" and self.jackknife is None:

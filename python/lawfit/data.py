@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["Dataset", "prepare", "column"]
+__all__ = ["Dataset", "prepare", "column", "check_level"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,12 @@ def _names(data: Any) -> list[str]:
         return [str(c) for c in data.keys()]
     except Exception:
         return []
+
+
+def check_level(level) -> None:
+    """An interval's confidence level: a number strictly between 0 and 1, or a ValueError naming it."""
+    if not (isinstance(level, (float, int)) and not isinstance(level, bool) and 0 < level < 1):
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
 
 
 def column(data: Any, name: str, role: str) -> np.ndarray:

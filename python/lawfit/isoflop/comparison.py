@@ -11,7 +11,8 @@ import numpy as np
 from .budgets import _read
 from .envelope import approach1
 from .profiles import approach2
-from .results import IsoFLOPResult, _check_level
+from ..data import check_level
+from .results import IsoFLOPResult
 
 _approach1, _approach2 = approach1, approach2  # compare() takes results under these names
 
@@ -41,7 +42,7 @@ def compare(data=None, budget: float = 1e23, *, bootstrap: int | None = 1000, se
     from .. import allocation
     from ..fitting import fit
 
-    _check_level(level)
+    check_level(level)
     if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
         raise ValueError(f"budget must be a positive FLOP count, got {budget!r}")
     if data is None and (approach1 is None or approach2 is None or approach3 is None):

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data import check_level
 from .minima import _hermite_eval
 
 
@@ -51,7 +52,7 @@ class IsoFLOPBootstrap:
 
     def ci(self, level: float = 0.95) -> dict:
         """Percentile intervals of a and b, name -> (low, high)."""
-        _check_level(level)
+        check_level(level)
         tail = (1 - level) / 2
         out = {}
         for k, v in (("a", self.a), ("b", self.b)):
@@ -124,7 +125,7 @@ class IsoFLOPResult:
         D = np.exp(self.log_kD + self.b * lc)
         df = pd.DataFrame({"C": C, "N_opt": N, "D_opt": D, "tokens_per_param": D / N})
         if self.bootstrap is not None:
-            _check_level(level)
+            check_level(level)
             bs = self.bootstrap
             ok = bs.ok
             dN = np.exp(bs.log_kN[ok, None] + bs.a[ok, None] * lc[None, :])
@@ -214,11 +215,6 @@ class IsoFLOPResult:
 
     def __str__(self) -> str:
         return self.summary()
-
-
-def _check_level(level) -> None:
-    if not (isinstance(level, (float, int)) and not isinstance(level, bool) and 0 < level < 1):
-        raise ValueError(f"level must lie in (0, 1), got {level!r}")
 
 
 def _num(v):
