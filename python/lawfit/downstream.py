@@ -28,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import laws as _laws
-from .data import column
+from .data import check_level, column
 from .warnings import LawfitWarning, ResampleWarning
 
 __all__ = ["fit", "backtest", "DownstreamResult", "DownstreamBacktest", "sigmoid_law", "nll_law"]
@@ -53,15 +53,22 @@ def sigmoid_law() -> _laws.Law:
 
 @dataclass(frozen=True)
 class DownstreamResult:
-    """stage1 (NLL against compute) and stage2 (accuracy against NLL) FitResults; ``draws`` the joint bootstrap's
-    parameters of both stages (list of (stage1 params, stage2 params)) when fitted with ``bootstrap=n``."""
+    """stage1 (NLL against compute) and stage2 (accuracy against NLL) FitResults; ``draw_theta`` the joint
+    bootstrap's parameters of both stages on the internal scale ((B, parameters) per stage) when fitted with
+    ``bootstrap=n``, and ``draws`` the same on the natural scale (list of (stage1 params, stage2 params)).
+    Predictions use the internal values: a draw whose E underflowed to 0 (log E far below the data's reach)
+    has no natural log E, but predicts all the same."""
 
     stage1: Any
     stage2: Any
-    draws: list = field(default_factory=list, repr=False)
-    # the draws on the internal scale, (B, parameters) per stage: a draw whose E underflowed to 0 (log E far
-    # below the data's reach) has no valid natural value for log E, but predicts all the same
     draw_theta: tuple = field(default=(), repr=False)
+
+    @property
+    def draws(self) -> list:
+        if not self.draw_theta:
+            return []
+        law1, law2 = nll_law(), sigmoid_law()
+        return [(law1.to_natural(a), law2.to_natural(b)) for a, b in zip(*self.draw_theta)]
 
     @property
     def n_runs(self) -> int:
@@ -85,11 +92,7 @@ class DownstreamResult:
         from .compiler import program_predict
         from .data import prepare
 
-        if self.draw_theta:
-            t1, t2 = self.draw_theta
-        else:  # draws given on the natural scale only
-            t1 = np.array([nll_law().to_internal(s1) for s1, _ in self.draws])
-            t2 = np.array([sigmoid_law().to_internal(s2) for _, s2 in self.draws])
+        t1, t2 = self.draw_theta
         law1, law2 = nll_law(), sigmoid_law()
         nll = np.exp(program_predict(law1.program, prepare(law1, {"C": C}, target=None).features, t1))
         out = np.empty((len(t1), 2, C.size))
@@ -108,11 +111,10 @@ class DownstreamResult:
         """
         if interval not in ("adjusted", "percentile"):
             raise ValueError(f"interval must be 'adjusted' or 'percentile', got {interval!r}")
-        if not (isinstance(level, (int, float)) and 0 < level < 1):
-            raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+        check_level(level)
         nll, acc = self.predict(C)
         out = {"C": np.atleast_1d(np.asarray(C, dtype=float)), "nll": nll, "accuracy": acc}
-        if self.draws:
+        if self.draw_theta:
             d = self._draw_predictions(out["C"])  # (B, 2, len(C))
             tail = (1 - level) / 2
             n, p = self.n_runs, self.n_free
@@ -130,10 +132,7 @@ class DownstreamResult:
         from .plots import _plt
 
         plt = _plt()
-        cols = dict(columns or {})
-        C = column(data, cols.get("C", "C"), "compute C")
-        nll = column(data, cols.get("nll", "nll"), "task NLL")
-        acc = column(data, cols.get("accuracy", "accuracy"), "accuracy")
+        C, nll, acc = _task_columns(data, columns)
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
         grid = np.geomspace(C.min(), max([C.max(), *budgets]), 200)
         g_nll, g_acc = self.predict(grid)
@@ -155,6 +154,17 @@ class DownstreamResult:
         if path is not None:
             fig.savefig(path, dpi=120)
         return fig
+
+
+def _task_columns(data: Any, columns: Mapping[str, str] | None):
+    """The columns C, nll and accuracy (``columns`` maps them to other names), of equal length."""
+    cols = dict(columns or {})
+    C = column(data, cols.get("C", "C"), "compute C")
+    nll = column(data, cols.get("nll", "nll"), "task NLL")
+    acc = column(data, cols.get("accuracy", "accuracy"), "accuracy")
+    if not (C.size == nll.size == acc.size):
+        raise ValueError(f"columns C, nll and accuracy have {C.size}, {nll.size} and {acc.size} values")
+    return C, nll, acc
 
 
 _RESERVED = ("weights", "bootstrap", "seed", "columns", "bootstrap_options", "progress")
@@ -192,7 +202,7 @@ STAGE2 = {"loss": "squared", "residual": "linear"}
 SCREEN = 16
 
 
-def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed, o1=None, o2=None) -> tuple[list, tuple]:
+def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed, o1=None, o2=None) -> tuple:
     """Both stages refitted on the same resamples of the runs, each stage as one batch (one weight row per
     resample): stage 1 from the full-data optimum, stage 2 from the best SCREEN points of its grid. Resamples
     with fewer than 5 distinct runs, and refits that fail in either stage, are left out."""
@@ -203,7 +213,7 @@ def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed, o1=None, o2=None) -> tu
     W = np.array([np.bincount(rng.choice(n, n, replace=True), minlength=n) for _ in range(n_boot)], dtype=float)
     W = W[np.count_nonzero(W, axis=1) >= 5]
     if not len(W):
-        return [], ()
+        return ()
     with warnings.catch_warnings():  # conditioning warnings are the full-data fit's to give
         warnings.simplefilter("ignore", LawfitWarning)
         k1: dict[str, Any] = {k: v for k, v in (o1 or {}).items() if k not in ("starts", "screen")}
@@ -211,14 +221,12 @@ def _joint_bootstrap(C, nll, acc, s1, n_boot: int, seed, o1=None, o2=None) -> tu
         b1 = minimize(nll_law(), {"C": C, "loss": nll}, s1.x[None, :], weights=W, **k1)
         b2 = minimize(sigmoid_law(), {"nll": nll, "loss": acc}, (o2 or {}).get("starts", "grid"), weights=W,
                       screen=SCREEN, **k2)
-    p1, p2 = b1.natural(), b2.natural()
     ok = b1.success & b2.success
-    for d in (p1, p2):
+    for d in (b1.natural(), b2.natural()):
         for v in d.values():
             ok &= np.isfinite(v)
     rows = np.flatnonzero(ok)
-    draws = [({k: float(v[r]) for k, v in p1.items()}, {k: float(v[r]) for k, v in p2.items()}) for r in rows]
-    return draws, (b1.theta[rows], b2.theta[rows])
+    return (b1.theta[rows], b2.theta[rows]) if rows.size else ()
 
 
 def fit(data: Any, *, bootstrap: int | None = None, seed=0, columns: Mapping[str, str] | None = None,
@@ -232,12 +240,7 @@ def fit(data: Any, *, bootstrap: int | None = None, seed=0, columns: Mapping[str
     """
     o1 = _stage_options(stage1, "stage1", {})
     o2 = _stage_options(stage2, "stage2", STAGE2)
-    cols = dict(columns or {})
-    C = column(data, cols.get("C", "C"), "compute C")
-    nll = column(data, cols.get("nll", "nll"), "task NLL")
-    acc = column(data, cols.get("accuracy", "accuracy"), "accuracy")
-    if not (C.size == nll.size == acc.size):
-        raise ValueError(f"columns C, nll and accuracy have {C.size}, {nll.size} and {acc.size} values")
+    C, nll, acc = _task_columns(data, columns)
     if C.size < 5:
         raise ValueError(f"two-stage prediction needs at least 5 runs (4 parameters per stage), got {C.size}")
     bad = np.flatnonzero(~((acc > 0) & (acc <= 1)))
@@ -248,14 +251,15 @@ def fit(data: Any, *, bootstrap: int | None = None, seed=0, columns: Mapping[str
         return DownstreamResult(stage1=s1, stage2=s2)
     if isinstance(bootstrap, bool) or int(bootstrap) < 1:
         raise ValueError(f"bootstrap must be a positive number of resamples, got {bootstrap!r}")
-    draws, theta = _joint_bootstrap(C, nll, acc, s1, int(bootstrap), seed, o1, o2)
-    if len(draws) < 0.9 * int(bootstrap):
+    theta = _joint_bootstrap(C, nll, acc, s1, int(bootstrap), seed, o1, o2)
+    kept = len(theta[0]) if theta else 0
+    if kept < 0.9 * int(bootstrap):
         warnings.warn(ResampleWarning(
-            f"only {len(draws)} of {int(bootstrap)} joint bootstrap resamples gave a draw (resamples with fewer "
+            f"only {kept} of {int(bootstrap)} joint bootstrap resamples gave a draw (resamples with fewer "
             f"than 5 distinct runs, or whose refit failed in either stage, are left out)"
-            + ("; the forecast has no interval" if not draws else "; the intervals rest on those draws")),
+            + ("; the forecast has no interval" if not kept else "; the intervals rest on those draws")),
             stacklevel=2)
-    return DownstreamResult(stage1=s1, stage2=s2, draws=draws, draw_theta=theta)
+    return DownstreamResult(stage1=s1, stage2=s2, draw_theta=theta)
 
 
 @dataclass(frozen=True)
@@ -285,12 +289,7 @@ def backtest(data: Any, *, holdout: float | None = 0.2, budget: float | Sequence
 
     from .backtest import cuts, errors
 
-    cols = dict(columns or {})
-    C = column(data, cols.get("C", "C"), "compute C")
-    nll = column(data, cols.get("nll", "nll"), "task NLL")
-    acc = column(data, cols.get("accuracy", "accuracy"), "accuracy")
-    if not (C.size == nll.size == acc.size):
-        raise ValueError(f"columns C, nll and accuracy have {C.size}, {nll.size} and {acc.size} values")
+    C, nll, acc = _task_columns(data, columns)
     rows, fits, preds = [], {}, {}
     for cut, test in cuts(C, holdout, budget):
         train = ~test
